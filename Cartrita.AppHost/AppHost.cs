@@ -1,0 +1,62 @@
+using Cartrita.AppHost.Infrastructure;
+
+var builder = DistributedApplication.CreateBuilder(args);
+var options = builder.GetCartritaOptions();
+
+builder.EnsurePrerequisites(options)
+       .EnsurePortsAreFree();
+
+// Parameters (set as Parameters__<name>; secrets are generated when unset)
+var postgresUser = builder.AddParameter("postgres-user", "robbie");
+var postgresPassword = builder.AddGeneratedSecret("postgres-password");
+var redisPassword = builder.AddGeneratedSecret("redis-password");
+var jwtSecret = builder.AddGeneratedSecret("jwt-secret", minLength: 32);
+var cartritaApiKey = builder.AddGeneratedSecret("cartrita-api-key");
+var openAiApiKey = builder.AddOptionalSecret("openai-api-key");
+var anthropicApiKey = builder.AddOptionalSecret("anthropic-api-key");
+var deepgramApiKey = builder.AddOptionalSecret("deepgram-api-key");
+
+// Data: PostgreSQL + pgvector and Redis, as containers or local processes (Cartrita:Infrastructure)
+var cartritaDb = builder.AddCartritaPostgres(options, "postgres", "cartrita", postgresUser, postgresPassword);
+var redis = builder.AddCartritaRedis(options, "redis", redisPassword);
+
+// Schema: the migration worker runs once, then the services that read the schema start
+var migrations = builder.AddProject<Projects.Cartrita_MigrationService>("migrations")
+    .WithReference(cartritaDb)
+    .WaitFor(cartritaDb);
+
+// Services
+var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orchestrator", "cartrita.orchestrator.main:app", options.Orchestrator.Reload)
+    .WithPort(CartritaInfrastructureExtensions.PortOrAny(options.Ports.Orchestrator))
+    .WithExternalHttpEndpoints()
+    .WithReference(cartritaDb)
+    .WithReference(redis)
+    .WithEnvironment("DATABASE_URL", cartritaDb.Uri())
+    .WithEnvironment("REDIS_URL", redis.Uri("/0"))
+    .WithEnvironment("JWT_SECRET_KEY", jwtSecret)
+    .WithEnvironment("CARTRITA_API_KEY", cartritaApiKey)
+    .WithEnvironment("OPENAI_API_KEY", openAiApiKey)
+    .WithEnvironment("ANTHROPIC_API_KEY", anthropicApiKey)
+    .WithEnvironment("DEEPGRAM_API_KEY", deepgramApiKey)
+    .WithEnvironment("CARTRITA_ENV", builder.ExecutionContext.IsRunMode ? "development" : "production")
+    .WithEnvironment("TESTING", options.Testing ? "true" : "false")
+    .WithHttpHealthCheck("/health")
+    .WaitFor(redis)
+    .WaitForCompletion(migrations);
+
+var orchestratorUrl = orchestrator.GetEndpoint("http");
+
+builder.AddNextJsApp("frontend", "../frontend", options.Frontend.Mode)
+    .WithPort(CartritaInfrastructureExtensions.PortOrAny(options.Ports.Frontend))
+    .WithExternalHttpEndpoints()
+    .WithOtlpExporter()
+    .WithReference(orchestrator)
+    .WithEnvironment("ORCHESTRATOR_URL", orchestratorUrl)
+    .WithEnvironment("NEXT_PUBLIC_API_URL", orchestratorUrl)
+    .WithEnvironment("NEXT_PUBLIC_WS_URL", ReferenceExpression.Create(
+        $"ws://{orchestratorUrl.Property(EndpointProperty.Host)}:{orchestratorUrl.Property(EndpointProperty.Port)}"))
+    .WithEnvironment("CARTRITA_API_KEY", cartritaApiKey)
+    .WithHttpHealthCheck("/api/health")
+    .WaitFor(orchestrator);
+
+builder.Build().Run();

@@ -1,0 +1,155 @@
+using Cartrita.AppHost.Hosting.LocalProcesses;
+using Cartrita.AppHost.Hosting.Postgres;
+using HealthChecks.NpgSql;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Aspire.Hosting;
+
+/// <summary>Adds PostgreSQL servers that run as local processes, for machines without a container runtime.</summary>
+public static class PostgresProcessBuilderExtensions
+{
+    private const string ServiceUser = "postgres";
+
+    /// <summary>
+    /// Adds a PostgreSQL server run as a local process from the machine's PostgreSQL binaries. The cluster is created
+    /// in <paramref name="dataDirectory"/> on first start and kept across runs. When the AppHost runs as root the server
+    /// runs as the <c>postgres</c> OS user. The resource is healthy once the server accepts authenticated connections.
+    /// </summary>
+    /// <param name="builder">The distributed application builder.</param>
+    /// <param name="name">The resource name.</param>
+    /// <param name="userName">The superuser name.</param>
+    /// <param name="password">The superuser password.</param>
+    /// <param name="dataDirectory">The data folder (created when missing).</param>
+    /// <param name="port">The port to listen on; <see langword="null"/> lets the orchestrator pick a free one.</param>
+    /// <param name="binDirectory">The folder holding <c>postgres</c> and <c>initdb</c>.</param>
+    /// <returns>The resource builder.</returns>
+    public static IResourceBuilder<PostgresProcessResource> AddPostgresProcess(
+        this IDistributedApplicationBuilder builder,
+        [ResourceName] string name,
+        IResourceBuilder<ParameterResource> userName,
+        IResourceBuilder<ParameterResource> password,
+        string dataDirectory,
+        int? port = null,
+        string binDirectory = PostgresBinaries.DefaultBinDirectory)
+    {
+        var binaries = new PostgresBinaries(binDirectory);
+        var account = ServiceAccount.NonRoot(ServiceUser);
+        dataDirectory = Path.GetFullPath(dataDirectory);
+        var resource = new PostgresProcessResource(name, account.Command(binaries.Postgres), dataDirectory, userName.Resource, password.Resource);
+
+        string? connectionString = null;
+        var healthCheckKey = $"{name}_check";
+        builder.Services.AddHealthChecks().AddNpgSql(
+            _ => connectionString ?? throw new InvalidOperationException($"The connection string for '{name}' is not available yet."),
+            name: healthCheckKey);
+
+        return builder.AddResource(resource)
+            .WithEndpoint(port: port, targetPort: port, name: PostgresProcessResource.PrimaryEndpointName, env: "PGPORT", isProxied: false)
+            .WithArgs([.. account.Arguments(binaries.Postgres,
+            [
+                "-D", dataDirectory,
+                // TCP on loopback only; no Unix socket, so nothing is written outside the data folder.
+                "-c", "listen_addresses=127.0.0.1",
+                "-c", "unix_socket_directories=",
+                // HNSW index builds want memory (pgvector); the rest stays at the defaults.
+                "-c", "maintenance_work_mem=512MB",
+            ])])
+            .WithRequiredCommand(binaries.Postgres)
+            .WithHealthCheck(healthCheckKey)
+            .OnBeforeResourceStarted(async (server, @event, cancellationToken) =>
+            {
+                var logger = @event.Services.GetRequiredService<ResourceLoggerService>().GetLogger(server);
+                var cluster = new PostgresCluster(binaries, account, server.DataDirectory, logger);
+                await cluster.PrepareAsync(
+                    await server.UserNameParameter.GetValueAsync(cancellationToken) ?? ServiceUser,
+                    await server.PasswordParameter.GetValueAsync(cancellationToken) ?? "",
+                    cancellationToken);
+            })
+            .OnConnectionStringAvailable(async (server, _, cancellationToken) =>
+                connectionString = await AdminConnectionStringAsync(server, cancellationToken))
+            .OnResourceReady(async (server, @event, cancellationToken) =>
+            {
+                var logger = @event.Services.GetRequiredService<ResourceLoggerService>().GetLogger(server);
+                var notifications = @event.Services.GetRequiredService<ResourceNotificationService>();
+                await CreateDatabasesAsync(server, logger, cancellationToken);
+                foreach (var database in server.Databases)
+                {
+                    await notifications.PublishUpdateAsync(database, state => state with
+                    {
+                        State = KnownResourceStates.Running,
+                        StartTimeStamp = DateTime.UtcNow,
+                    });
+                }
+            });
+    }
+
+    /// <summary>
+    /// Adds a database to a local PostgreSQL server. The server creates it when it becomes ready (if it does not exist
+    /// yet); the database resource is healthy once a connection to it succeeds.
+    /// </summary>
+    /// <param name="builder">The server's resource builder.</param>
+    /// <param name="name">The resource name.</param>
+    /// <param name="databaseName">The database name; defaults to <paramref name="name"/>.</param>
+    /// <returns>The database's resource builder.</returns>
+    public static IResourceBuilder<PostgresProcessDatabaseResource> AddDatabase(
+        this IResourceBuilder<PostgresProcessResource> builder,
+        [ResourceName] string name,
+        string? databaseName = null)
+    {
+        var database = new PostgresProcessDatabaseResource(name, databaseName ?? name, builder.Resource);
+        builder.Resource.AddDatabase(database);
+
+        string? connectionString = null;
+        var healthCheckKey = $"{name}_check";
+        builder.ApplicationBuilder.Services.AddHealthChecks().AddNpgSql(
+            _ => connectionString ?? throw new InvalidOperationException($"The connection string for '{name}' is not available yet."),
+            name: healthCheckKey);
+
+        // Not a process of its own: it shows as Waiting under its server until the server has created it.
+        return builder.ApplicationBuilder.AddResource(database)
+            .WithParentRelationship(builder.Resource)
+            .WithInitialState(new CustomResourceSnapshot
+            {
+                ResourceType = "PostgresDatabase",
+                State = KnownResourceStates.Waiting,
+                Properties = [new("postgres.database", database.DatabaseName)],
+            })
+            .WithHealthCheck(healthCheckKey)
+            .OnConnectionStringAvailable(async (db, _, cancellationToken) =>
+                connectionString = await db.ConnectionStringExpression.GetValueAsync(cancellationToken));
+    }
+
+    private static async Task CreateDatabasesAsync(PostgresProcessResource server, ILogger logger, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(await AdminConnectionStringAsync(server, cancellationToken));
+        await connection.OpenAsync(cancellationToken);
+        foreach (var databaseName in server.Databases.Select(database => database.DatabaseName))
+        {
+            await using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = @name", connection);
+            exists.Parameters.AddWithValue("name", databaseName);
+            if (await exists.ExecuteScalarAsync(cancellationToken) is not null)
+            {
+                continue;
+            }
+            var quoted = $"\"{databaseName.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {quoted}", connection);
+            try
+            {
+                await create.ExecuteNonQueryAsync(cancellationToken);
+                logger.LogInformation("Created database {Database}", databaseName);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DuplicateDatabase)
+            {
+                // Created concurrently: fine.
+            }
+        }
+    }
+
+    // The server's own connection string names no database (as Aspire's container resource); administrative
+    // connections go to the maintenance database that initdb always creates.
+    private static async Task<string> AdminConnectionStringAsync(PostgresProcessResource server, CancellationToken cancellationToken) =>
+        new NpgsqlConnectionStringBuilder(await server.ConnectionStringExpression.GetValueAsync(cancellationToken)) { Database = "postgres" }.ConnectionString;
+}

@@ -1,0 +1,113 @@
+using Cartrita.AppHost.Infrastructure;
+using Microsoft.Extensions.Configuration;
+
+namespace Aspire.Hosting;
+
+/// <summary>
+/// Cartrita's data services (PostgreSQL with pgvector, Redis) as containers or as local processes, chosen by
+/// <see cref="CartritaOptions.Infrastructure"/>. Both shapes give consumers the same resource names, connection strings
+/// and health checks, so the rest of the model does not care which one runs.
+/// </summary>
+public static class CartritaInfrastructureExtensions
+{
+    /// <summary>pgvector 0.8.0 on PostgreSQL 15: the same versions as the local build (eng/install.sh pgvector).</summary>
+    public const string PostgresImage = "pgvector/pgvector";
+    public const string PostgresImageTag = "0.8.0-pg15";
+
+    /// <summary>Redis 7.0, as Debian bookworm's redis-server.</summary>
+    public const string RedisImageTag = "7.0.15";
+
+    /// <summary>
+    /// Reads the <c>Cartrita</c> configuration section and settles the infrastructure mode: publish mode always models
+    /// containers; <c>auto</c> picks containers only when a container runtime answers; <c>containers</c> without a
+    /// working runtime fails here with a clear message instead of waiting forever on unhealthy containers.
+    /// </summary>
+    /// <param name="builder">The distributed application builder.</param>
+    /// <returns>The options, with <see cref="CartritaOptions.Infrastructure"/> resolved to containers or processes.</returns>
+    public static CartritaOptions GetCartritaOptions(this IDistributedApplicationBuilder builder)
+    {
+        var options = builder.Configuration.GetSection(CartritaOptions.SectionName).Get<CartritaOptions>() ?? new CartritaOptions();
+        options.DataDirectory = Path.GetFullPath(options.DataDirectory, Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")));
+
+        if (builder.ExecutionContext.IsPublishMode)
+        {
+            options.Infrastructure = InfrastructureMode.Containers;
+            return options;
+        }
+
+        var runtime = options.Infrastructure == InfrastructureMode.Processes ? null : ContainerRuntime.FindWorking();
+        options.Infrastructure = (options.Infrastructure, runtime) switch
+        {
+            (InfrastructureMode.Containers, null) => throw new DistributedApplicationException(
+                "Cartrita:Infrastructure is 'containers' but no container runtime answers (`docker info` and `podman info` failed). " +
+                "Start Docker or Podman, or run without containers: --Cartrita:Infrastructure=processes (or auto, the default)."),
+            (InfrastructureMode.Processes, _) or (InfrastructureMode.Auto, null) => InfrastructureMode.Processes,
+            _ => InfrastructureMode.Containers,
+        };
+        return options;
+    }
+
+    /// <summary>
+    /// Adds the PostgreSQL server <paramref name="name"/> (pgvector image, or a local process) and returns its database
+    /// <paramref name="databaseName"/>.
+    /// </summary>
+    /// <param name="builder">The distributed application builder.</param>
+    /// <param name="options">The resolved options.</param>
+    /// <param name="name">The server resource name.</param>
+    /// <param name="databaseName">The database resource (and database) name.</param>
+    /// <param name="userName">The superuser name.</param>
+    /// <param name="password">The superuser password.</param>
+    /// <returns>The database resource.</returns>
+    public static IResourceBuilder<IResourceWithConnectionString> AddCartritaPostgres(
+        this IDistributedApplicationBuilder builder,
+        CartritaOptions options,
+        [ResourceName] string name,
+        [ResourceName] string databaseName,
+        IResourceBuilder<ParameterResource> userName,
+        IResourceBuilder<ParameterResource> password)
+    {
+        var port = PortOrAny(options.Ports.Postgres);
+        if (options.Infrastructure == InfrastructureMode.Containers)
+        {
+            return builder.AddPostgres(name, userName, password, port)
+                .WithImage(PostgresImage, PostgresImageTag)
+                .WithDataVolume("cartrita-postgres-data")
+                .AddDatabase(databaseName);
+        }
+
+        return builder.AddPostgresProcess(name, userName, password, Path.Combine(options.DataDirectory, "postgres"), port, options.Tools.PostgresBinDirectory)
+            .AddDatabase(databaseName);
+    }
+
+    /// <summary>Adds the Redis server <paramref name="name"/> (pinned image, or a local redis-server).</summary>
+    /// <param name="builder">The distributed application builder.</param>
+    /// <param name="options">The resolved options.</param>
+    /// <param name="name">The resource name.</param>
+    /// <param name="password">The password clients authenticate with.</param>
+    /// <returns>The Redis resource.</returns>
+    public static IResourceBuilder<IResourceWithConnectionString> AddCartritaRedis(
+        this IDistributedApplicationBuilder builder,
+        CartritaOptions options,
+        [ResourceName] string name,
+        IResourceBuilder<ParameterResource> password)
+    {
+        var port = PortOrAny(options.Ports.Redis);
+        if (options.Infrastructure == InfrastructureMode.Containers)
+        {
+            return builder.AddRedis(name, port, password)
+                .WithImageTag(RedisImageTag)
+                .WithDataVolume("cartrita-redis-data");
+        }
+
+        return builder.AddRedisProcess(name, password, Path.Combine(options.DataDirectory, "redis"), port, options.Tools.RedisServer);
+    }
+
+    /// <summary>The resource's URL form (<c>postgresql://…</c>, <c>redis://…</c>), for clients configured by URL.</summary>
+    /// <param name="builder">A resource with a connection string.</param>
+    /// <param name="suffix">Appended to the URL, e.g. <c>/0</c> for a Redis database number.</param>
+    /// <returns>The URL as a reference expression, resolved when the resource's endpoint is allocated.</returns>
+    public static ReferenceExpression Uri(this IResourceBuilder<IResourceWithConnectionString> builder, string suffix = "") =>
+        ReferenceExpression.Create($"{builder.Resource.GetConnectionProperty("Uri")}{suffix}");
+
+    internal static int? PortOrAny(int port) => port > 0 ? port : null;
+}

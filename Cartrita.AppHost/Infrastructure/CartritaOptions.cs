@@ -1,0 +1,66 @@
+namespace Cartrita.AppHost.Infrastructure;
+
+/// <summary>The AppHost's own settings, the <c>Cartrita</c> configuration section (appsettings.json, environment, command line).</summary>
+public sealed class CartritaOptions
+{
+    public const string SectionName = "Cartrita";
+
+    /// <summary><c>auto</c> (containers only when a runtime answers), <c>containers</c> or <c>processes</c>.</summary>
+    public InfrastructureMode Infrastructure { get; set; } = InfrastructureMode.Auto;
+
+    /// <summary>Where local PostgreSQL and Redis keep their data; relative paths are from the repository root.</summary>
+    public string DataDirectory { get; set; } = ".cartrita";
+
+    public PortOptions Ports { get; set; } = new();
+
+    public FrontendOptions Frontend { get; set; } = new();
+
+    public OrchestratorOptions Orchestrator { get; set; } = new();
+
+    public ToolOptions Tools { get; set; } = new();
+
+    /// <summary>Passed to the orchestrator as TESTING (test suites set it).</summary>
+    public bool Testing { get; set; }
+
+    /// <summary>Host ports; 0 lets the orchestrator pick a free one (the tests do this).</summary>
+    public sealed class PortOptions
+    {
+        public int Postgres { get; set; } = 5432;
+        public int Redis { get; set; } = 6379;
+        public int Orchestrator { get; set; } = 8000;
+        public int Frontend { get; set; } = 3000;
+    }
+
+    public sealed class FrontendOptions
+    {
+        /// <summary><c>Production</c> (build when changed, then next start) or <c>Development</c> (next dev).</summary>
+        public NextJsMode Mode { get; set; } = NextJsMode.Production;
+    }
+
+    public sealed class OrchestratorOptions
+    {
+        /// <summary>Restart uvicorn on code changes (run mode).</summary>
+        public bool Reload { get; set; } = true;
+    }
+
+    /// <summary>Where the local servers' programs are; override for a non-Debian layout.</summary>
+    public sealed class ToolOptions
+    {
+        public string PostgresBinDirectory { get; set; } = "/usr/lib/postgresql/15/bin";
+        public string RedisServer { get; set; } = "/usr/bin/redis-server";
+        public string Python { get; set; } = UvicornAppResourceBuilderExtensions.SystemPython;
+    }
+}
+
+/// <summary>How PostgreSQL and Redis run.</summary>
+public enum InfrastructureMode
+{
+    /// <summary>Containers when a container runtime answers, else local processes.</summary>
+    Auto,
+
+    /// <summary>The pinned pgvector and Redis images; requires Docker or Podman.</summary>
+    Containers,
+
+    /// <summary>Local PostgreSQL and redis-server processes, data in <see cref="CartritaOptions.DataDirectory"/>.</summary>
+    Processes,
+}

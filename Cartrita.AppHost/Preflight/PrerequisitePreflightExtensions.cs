@@ -1,0 +1,76 @@
+using Cartrita.AppHost.Hosting.LocalProcesses;
+using Cartrita.AppHost.Hosting.Postgres;
+using Cartrita.AppHost.Infrastructure;
+
+namespace Aspire.Hosting;
+
+/// <summary>Checks, before anything starts, that the programs the local stack needs are installed.</summary>
+public static class PrerequisitePreflightExtensions
+{
+    private sealed record Prerequisite(string What, Func<Task<bool>> IsPresent, string Fix);
+
+    /// <summary>
+    /// Before any resource starts (run mode), checks for the PostgreSQL server, pgvector and redis-server (processes
+    /// mode), the orchestrator's Python packages and Node.js. Anything missing stops the AppHost within seconds with one
+    /// message naming each missing piece and the command that installs it, instead of a resource that hangs or crashes.
+    /// </summary>
+    /// <param name="builder">The distributed application builder.</param>
+    /// <param name="options">The resolved options.</param>
+    /// <returns>The builder.</returns>
+    public static IDistributedApplicationBuilder EnsurePrerequisites(this IDistributedApplicationBuilder builder, CartritaOptions options)
+    {
+        if (!builder.ExecutionContext.IsRunMode)
+        {
+            return builder;
+        }
+
+        var sudo = ServiceAccount.IsRoot ? "" : "sudo ";
+        var postgres = new PostgresBinaries(options.Tools.PostgresBinDirectory);
+        List<Prerequisite> prerequisites =
+        [
+            new("Python packages for the orchestrator (fastapi, uvicorn, psycopg, redis, jwt, prometheus_client)",
+                async () => (await CommandLine.RunAsync(options.Tools.Python,
+                    ["-c", "import fastapi, uvicorn, psycopg, psycopg_pool, redis, jwt, prometheus_client"],
+                    timeout: TimeSpan.FromSeconds(20))).Succeeded,
+                $"{sudo}eng/install.sh apt   (Debian's python3-fastapi, python3-uvicorn, python3-psycopg, …; used by {options.Tools.Python})"),
+            new("Node.js and npm (for the frontend)",
+                async () => (await CommandLine.RunAsync("npm", ["--version"], timeout: TimeSpan.FromSeconds(20))).Succeeded,
+                $"{sudo}apt-get install -y nodejs npm"),
+        ];
+        if (options.Infrastructure == InfrastructureMode.Processes)
+        {
+            prerequisites.InsertRange(0,
+            [
+                new($"PostgreSQL 15 server ({postgres.Postgres})",
+                    () => Task.FromResult(File.Exists(postgres.Postgres) && File.Exists(postgres.InitDb)),
+                    $"{sudo}eng/install.sh apt   (Debian's postgresql-15), or set Cartrita:Tools:PostgresBinDirectory"),
+                new($"pgvector for PostgreSQL 15 ({postgres.VectorControlFile})",
+                    () => Task.FromResult(File.Exists(postgres.VectorControlFile)),
+                    $"{sudo}eng/install.sh pgvector   (builds pgvector 0.8.0 from Debian's source package)"),
+                new($"redis-server ({options.Tools.RedisServer})",
+                    () => Task.FromResult(File.Exists(options.Tools.RedisServer)),
+                    $"{sudo}eng/install.sh apt   (Debian's redis-server), or set Cartrita:Tools:RedisServer"),
+            ]);
+        }
+
+        builder.Eventing.Subscribe<BeforeStartEvent>(async (_, _) =>
+        {
+            var missing = new List<Prerequisite>();
+            foreach (var prerequisite in prerequisites)
+            {
+                if (!await prerequisite.IsPresent())
+                {
+                    missing.Add(prerequisite);
+                }
+            }
+            if (missing.Count > 0)
+            {
+                throw new DistributedApplicationException(
+                    "Cannot start: prerequisites are missing.\n" +
+                    string.Join('\n', missing.Select(m => $"  - {m.What}\n    fix: {m.Fix}")) +
+                    "\n`./cartrita up` installs all of them.");
+            }
+        });
+        return builder;
+    }
+}

@@ -1,0 +1,87 @@
+import 'server-only';
+
+// Runtime configuration, read from process.env on the SERVER at request time.
+//
+// Every lookup goes through `readEnv(env, name)` with a computed key on purpose:
+// Next.js replaces literal `process.env.NEXT_PUBLIC_*` expressions with their
+// build-time values (in server bundles too), which would freeze them into the
+// image. A computed key is never inlined, so the same build honours whatever
+// environment it is started with.
+
+export const DEFAULT_ORCHESTRATOR_URL = 'http://localhost:8000';
+export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
+export const DEFAULT_POLL_INTERVAL_MS = 5000;
+
+export interface ServerConfig {
+  /** Server-side base URL of the Python orchestrator (no trailing slash). */
+  orchestratorUrl: string;
+  /** Timeout of the orchestrator /health probe. */
+  healthTimeoutMs: number;
+  /** How often the browser status board polls /api/health. */
+  healthPollIntervalMs: number;
+  /** Secret for server-to-orchestrator calls. NEVER pass to a client component or a response. */
+  apiKey: string | null;
+  otelEndpoint: string | null;
+  public: PublicConfig;
+}
+
+/** The subset that may be handed to client components as props. */
+export interface PublicConfig {
+  /** Browser-facing orchestrator HTTP URL (NEXT_PUBLIC_API_URL), if configured. */
+  apiUrl: string | null;
+  /** Browser-facing orchestrator WebSocket URL (NEXT_PUBLIC_WS_URL), if configured. */
+  wsUrl: string | null;
+}
+
+type Env = Record<string, string | undefined>;
+
+function readEnv(env: Env, name: string): string | null {
+  const value = env[name];
+  if (value === undefined) return null;
+  const trimmed = value.trim();
+  return trimmed === '' ? null : trimmed;
+}
+
+function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = readEnv(env, name);
+  if (raw === null) return fallback;
+  const parsed = Number.parseInt(raw, 10);
+  if (!Number.isFinite(parsed)) return fallback;
+  return Math.min(max, Math.max(min, parsed));
+}
+
+function stripTrailingSlashes(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+export function getServerConfig(env: Env = process.env): ServerConfig {
+  const publicApiUrl = readEnv(env, 'NEXT_PUBLIC_API_URL');
+  const orchestratorUrl = readEnv(env, 'ORCHESTRATOR_URL') ?? publicApiUrl ?? DEFAULT_ORCHESTRATOR_URL;
+  return {
+    orchestratorUrl: stripTrailingSlashes(orchestratorUrl),
+    healthTimeoutMs: readInt(env, 'ORCHESTRATOR_HEALTH_TIMEOUT_MS', DEFAULT_HEALTH_TIMEOUT_MS, 100, 30_000),
+    healthPollIntervalMs: readInt(env, 'HEALTH_POLL_INTERVAL_MS', DEFAULT_POLL_INTERVAL_MS, 1000, 300_000),
+    apiKey: readEnv(env, 'CARTRITA_API_KEY'),
+    otelEndpoint: readEnv(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
+    public: {
+      apiUrl: publicApiUrl === null ? null : stripTrailingSlashes(publicApiUrl),
+      wsUrl: (() => {
+        const ws = readEnv(env, 'NEXT_PUBLIC_WS_URL');
+        return ws === null ? null : stripTrailingSlashes(ws);
+      })(),
+    },
+  };
+}
+
+/** A URL safe to show to users and logs: user-info (user:password@) removed. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '';
+    parsed.password = '';
+    return stripTrailingSlashes(parsed.toString());
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+
+import { DEFAULT_ORCHESTRATOR_URL, getServerConfig, redactUrl } from '@/lib/config';
+
+describe('getServerConfig', () => {
+  it('prefers ORCHESTRATOR_URL, then NEXT_PUBLIC_API_URL, then the default', () => {
+    expect(getServerConfig({ ORCHESTRATOR_URL: 'http://a:1/', NEXT_PUBLIC_API_URL: 'http://b:2' }).orchestratorUrl).toBe('http://a:1');
+    expect(getServerConfig({ ORCHESTRATOR_URL: '  ', NEXT_PUBLIC_API_URL: 'http://b:2' }).orchestratorUrl).toBe('http://b:2');
+    expect(getServerConfig({}).orchestratorUrl).toBe(DEFAULT_ORCHESTRATOR_URL);
+  });
+
+  it('keeps the API key out of the public subset', () => {
+    const config = getServerConfig({ CARTRITA_API_KEY: 'secret', NEXT_PUBLIC_API_URL: 'http://api', NEXT_PUBLIC_WS_URL: 'ws://api/' });
+    expect(config.apiKey).toBe('secret');
+    expect(config.public).toEqual({ apiUrl: 'http://api', wsUrl: 'ws://api' });
+    expect(JSON.stringify(config.public)).not.toContain('secret');
+  });
+
+  it('clamps numeric settings and ignores junk', () => {
+    expect(getServerConfig({}).healthTimeoutMs).toBe(2000);
+    expect(getServerConfig({ ORCHESTRATOR_HEALTH_TIMEOUT_MS: '5' }).healthTimeoutMs).toBe(100);
+    expect(getServerConfig({ HEALTH_POLL_INTERVAL_MS: 'soon' }).healthPollIntervalMs).toBe(5000);
+    expect(getServerConfig({ HEALTH_POLL_INTERVAL_MS: '2500' }).healthPollIntervalMs).toBe(2500);
+  });
+});
+
+describe('redactUrl', () => {
+  it('removes user-info only', () => {
+    expect(redactUrl('http://u:p@host:8000/x')).toBe('http://host:8000/x');
+    expect(redactUrl('http://host:8000')).toBe('http://host:8000');
+    expect(redactUrl('not a url')).toBe('not a url');
+  });
+});

@@ -1,0 +1,1 @@
+"""Cartrita Python services (top-level package)."""

@@ -1,0 +1,135 @@
+"""PostgreSQL access: a small psycopg async pool that never blocks start-up.
+
+The pool is opened with ``wait=False``: connections are made in the
+background, so the service starts (and reports 503) while the database is
+down, and picks the database up again when it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Optional
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from .config import Settings
+from .health import ProbeError, describe_error
+
+log = logging.getLogger("cartrita.orchestrator.db")
+
+APPLICATION_NAME = "cartrita-ai-orchestrator"
+
+
+class _ConnectTracker:
+    """Remembers the last connection failure, to explain a pool timeout."""
+
+    def __init__(self) -> None:
+        self.last_error: Optional[str] = None
+        self.last_error_at: float = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        self.last_error = describe_error(exc)
+        self.last_error_at = time.monotonic()
+
+    def succeeded(self) -> None:
+        self.last_error = None
+
+
+def _connection_class(tracker: _ConnectTracker) -> type:
+    class TrackedAsyncConnection(psycopg.AsyncConnection):  # type: ignore[type-arg]
+        @classmethod
+        async def connect(cls, conninfo: str = "", **kwargs: Any):  # type: ignore[override]
+            try:
+                conn = await super().connect(conninfo, **kwargs)
+            except Exception as exc:
+                tracker.failed(exc)
+                raise
+            tracker.succeeded()
+            return conn
+
+    return TrackedAsyncConnection
+
+
+class Database:
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._tracker = _ConnectTracker()
+        self.pool: Optional[AsyncConnectionPool] = None
+
+    async def start(self) -> None:
+        s = self._settings
+        self.pool = AsyncConnectionPool(
+            s.database_url.get_secret_value(),
+            kwargs={
+                "application_name": APPLICATION_NAME,
+                "connect_timeout": s.db_connect_timeout,
+                # let the kernel notice a dead peer instead of hanging forever
+                "keepalives": 1,
+                "keepalives_idle": 15,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "tcp_user_timeout": 15000,
+            },
+            connection_class=_connection_class(self._tracker),
+            min_size=s.db_pool_min_size,
+            max_size=s.db_pool_max_size,
+            open=False,
+            name="orchestrator-db",
+            timeout=10.0,
+            reconnect_timeout=s.db_reconnect_timeout,
+        )
+        await self.pool.open(wait=False)
+        log.info(
+            "database pool opening in background for %s (min=%d max=%d)",
+            s.database_url_redacted,
+            s.db_pool_min_size,
+            s.db_pool_max_size,
+        )
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            await pool.close(timeout=5.0)
+            log.info("database pool closed")
+
+    @asynccontextmanager
+    async def connection(self, timeout: Optional[float] = None) -> AsyncIterator[psycopg.AsyncConnection]:
+        if self.pool is None:
+            raise RuntimeError("database pool is not started")
+        async with self.pool.connection(timeout=timeout) as conn:
+            yield conn
+
+    async def probe(self, timeout: float) -> str:
+        """``SELECT 1`` through the pool, bounded by ``timeout`` seconds.
+
+        A pooled connection may be stale after a database restart; in that
+        case one more connection is tried within the same time budget.
+        """
+        if self.pool is None:
+            raise ProbeError("database pool is not started")
+        deadline = time.monotonic() + timeout
+        last_exc: Optional[BaseException] = None
+        for _attempt in range(2):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.01:
+                break
+            try:
+                async with self.pool.connection(timeout=remaining) as conn:
+                    cur = await conn.execute("SELECT 1")
+                    row = await cur.fetchone()
+                if not row or row[0] != 1:
+                    raise ProbeError(f"SELECT 1 returned {row!r}")
+                return "SELECT 1 ok"
+            except PoolTimeout:
+                why = self._tracker.last_error
+                msg = f"no connection available within {timeout:g}s"
+                raise ProbeError(f"{msg}; last connect error: {why}" if why else msg) from None
+            except psycopg.OperationalError as exc:  # broken connection: retry once
+                last_exc = exc
+                continue
+        if last_exc is not None:
+            raise last_exc
+        raise ProbeError(f"no connection available within {timeout:g}s")

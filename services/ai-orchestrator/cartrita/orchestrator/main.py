@@ -1,0 +1,94 @@
+"""ASGI entry point: ``uvicorn cartrita.orchestrator.main:app``.
+
+Importing this module reads the settings from the environment; when they are
+invalid it prints what is wrong (and how to fix it) on stderr and exits with
+status 78 (EX_CONFIG) before the server starts. Use :func:`create_app` to
+build an app from explicit :class:`~cartrita.orchestrator.config.Settings`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+
+from . import SERVICE_NAME, __version__
+from .api import health as health_api
+from .api import metrics as metrics_api
+from .cache import Cache
+from .config import EX_CONFIG, ConfigError, Settings, load_settings
+from .db import Database
+from .errors import install_error_handlers
+from .health import HealthMonitor
+from .logging_setup import configure_logging
+from .metrics import Metrics, PrometheusMiddleware
+
+log = logging.getLogger("cartrita.orchestrator")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    configure_logging(
+        settings.secret_values(),
+        level=logging.DEBUG if settings.is_development else logging.INFO,
+    )
+    if settings.is_development:
+        docs = {}
+    else:  # no interactive docs in production
+        docs = {"docs_url": None, "redoc_url": None, "openapi_url": None}
+
+    app = FastAPI(title="Cartrita AI orchestrator", version=__version__, **docs)
+    app.state.settings = settings
+    app.state.metrics = Metrics(version=__version__, environment=settings.environment)
+    app.state.db = Database(settings)
+    app.state.cache = Cache(settings)
+    app.state.health = HealthMonitor(
+        timeout=settings.health_probe_timeout,
+        cache_ttl=settings.health_cache_ttl,
+        on_result=app.state.metrics.observe_dependency,
+    )
+    app.state.health.register("database", app.state.db.probe)
+    app.state.health.register("redis", app.state.cache.probe)
+
+    @asynccontextmanager
+    async def lifespan(_app) -> AsyncIterator[None]:
+        log.info(
+            "starting %s %s (environment=%s, database=%s, redis=%s)",
+            SERVICE_NAME,
+            __version__,
+            settings.environment,
+            settings.database_url_redacted,
+            settings.redis_url_redacted or "<not set>",
+        )
+        await app.state.db.start()
+        await app.state.cache.start()
+        try:
+            yield
+        finally:
+            log.info("shutting down")
+            await app.state.cache.close()
+            await app.state.db.close()
+
+    # FastAPI 0.92 has no lifespan= argument; Starlette 0.26's router does.
+    app.router.lifespan_context = lifespan
+
+    app.add_middleware(PrometheusMiddleware, metrics=app.state.metrics, router=app.router)
+    install_error_handlers(app)
+    app.include_router(health_api.router)
+    app.include_router(metrics_api.router)
+    return app
+
+
+def _app_from_environment() -> FastAPI:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(exc.render())
+        sys.stderr.flush()
+        raise SystemExit(EX_CONFIG) from None
+    return create_app(settings)
+
+
+app = _app_from_environment()

@@ -1,0 +1,85 @@
+"""Settings loading and redaction (pure functions, real inputs)."""
+
+import pytest
+
+from cartrita.orchestrator.config import (
+    EX_CONFIG,
+    MIN_JWT_SECRET_LENGTH,
+    ConfigError,
+    load_settings,
+    redact,
+)
+
+GOOD_JWT = "j" * MIN_JWT_SECRET_LENGTH
+GOOD_DB = "postgresql://robbie:pw-s3cret@127.0.0.1:5432/cartrita"
+
+
+def test_redact_examples():
+    assert redact("postgresql://robbie:pw@127.0.0.1:5432/cartrita") == "postgresql://robbie:***@127.0.0.1:5432/cartrita"
+    assert redact("redis://:pw@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0"
+    assert redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redact("postgresql://robbie@db/cartrita") == "postgresql://robbie@db/cartrita"
+    assert redact("postgresql://u@h/db?sslmode=require&password=hunter22") == "postgresql://u@h/db?sslmode=require&password=***"
+    assert redact("host=db user=u password=hunter22 dbname=x") == "host=db user=u password=*** dbname=x"
+    assert redact(None) == ""
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["p@ss/w?rd#1", "a:b:c", "%40encoded%2F", "ends-with-at@"],
+)
+def test_redact_never_lets_awkward_passwords_through(password):
+    url = f"postgresql://robbie:{password}@db.internal:5432/cartrita"
+    out = redact(url)
+    assert password not in out
+    assert "***" in out
+    assert out.startswith("postgresql://robbie:***@")
+
+
+def test_settings_repr_hides_secrets():
+    s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "OPENAI_API_KEY": "sk-abcdef"})
+    text = repr(s) + str(s)
+    for secret in ("pw-s3cret", GOOD_JWT, "sk-abcdef"):
+        assert secret not in text
+    assert s.database_url_redacted == "postgresql://robbie:***@127.0.0.1:5432/cartrita"
+    assert s.environment == "production" and s.testing is False
+    assert s.provider_status() == {"openai": "configured", "anthropic": "not configured", "deepgram": "not configured"}
+    assert "pw-s3cret" in s.secret_values() and GOOD_JWT in s.secret_values()
+
+
+def test_env_values_are_parsed():
+    s = load_settings(
+        {"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "CARTRITA_ENV": "Development", "TESTING": "TRUE", "OPENAI_API_KEY": "  "}
+    )
+    assert s.environment == "development" and s.is_development and s.testing is True
+    assert s.openai_api_key is None  # blank counts as unset
+
+
+@pytest.mark.parametrize(
+    "env, names",
+    [
+        ({"JWT_SECRET_KEY": GOOD_JWT}, ["DATABASE_URL is not set"]),
+        ({"DATABASE_URL": GOOD_DB}, ["JWT_SECRET_KEY is not set"]),
+        ({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": "x" * (MIN_JWT_SECRET_LENGTH - 1)}, ["JWT_SECRET_KEY is too short (31 characters"]),
+        ({}, ["DATABASE_URL is not set", "JWT_SECRET_KEY is not set"]),
+        ({"DATABASE_URL": "mysql://u:p@h/db", "JWT_SECRET_KEY": GOOD_JWT}, ["DATABASE_URL is not a valid PostgreSQL URL"]),
+        ({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "REDIS_URL": "http://x"}, ["REDIS_URL is not a valid Redis URL"]),
+        ({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "CARTRITA_ENV": "staging"}, ["CARTRITA_ENV must be"]),
+        ({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "TESTING": "maybe"}, ["TESTING must be"]),
+    ],
+)
+def test_invalid_configuration_is_refused(env, names):
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    rendered = info.value.render()
+    for name in names:
+        assert name in rendered
+    assert len(info.value.problems) == len(names)
+    # the message never repeats a secret value
+    for value in env.values():
+        if "p@" in value or value.startswith("x" * 8) or "pw-s3cret" in value:
+            assert value not in rendered
+
+
+def test_exit_code_is_ex_config():
+    assert EX_CONFIG == 78

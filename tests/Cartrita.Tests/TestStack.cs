@@ -1,0 +1,85 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Cartrita.Tests;
+
+/// <summary>Shared arguments and waits for tests that run the AppHost.</summary>
+internal static class TestStack
+{
+    public static readonly string[] ResourceNames = ["postgres", "cartrita", "redis", "ai-orchestrator", "frontend"];
+
+    private static readonly string[] FailedStates = [KnownResourceStates.FailedToStart, KnownResourceStates.Exited, KnownResourceStates.RuntimeUnhealthy];
+
+    /// <summary>Processes mode on free ports with data in <paramref name="dataDirectory"/>, so tests never clash with `./cartrita up`.</summary>
+    public static string[] ProcessesModeArgs(string dataDirectory, params string[] extra) =>
+    [
+        "--Cartrita:Infrastructure=processes",
+        $"--Cartrita:DataDirectory={dataDirectory}",
+        "--Cartrita:Ports:Postgres=0",
+        "--Cartrita:Ports:Redis=0",
+        "--Cartrita:Ports:Orchestrator=0",
+        "--Cartrita:Ports:Frontend=0",
+        "--Cartrita:Orchestrator:Reload=false",
+        "--Cartrita:Testing=true",
+        "--DcpPublisher:ContainerRuntimeInitializationTimeout=00:00:00",
+        .. extra,
+    ];
+
+    /// <summary>A fresh data folder the postgres OS user can reach (temp subfolders are created 0700).</summary>
+    public static string CreateDataDirectory()
+    {
+        var path = Directory.CreateTempSubdirectory("cartrita-test-").FullName;
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, (UnixFileMode)0b111_101_101);
+        }
+        return path;
+    }
+
+    /// <summary>
+    /// Waits until the migration worker has finished and every long-running resource is healthy; fails as soon as any of
+    /// them fails, naming it, instead of waiting out the timeout.
+    /// </summary>
+    public static async Task WaitForAllAsync(DistributedApplication app, CancellationToken cancellationToken)
+    {
+        var notifications = app.Services.GetRequiredService<ResourceNotificationService>();
+        var waits = ResourceNames.Select(name => WaitHealthyAsync(notifications, name, cancellationToken))
+            .Append(WaitFinishedAsync(notifications, "migrations", cancellationToken))
+            .ToList();
+        while (waits.Count > 0)
+        {
+            var done = await Task.WhenAny(waits);
+            await done; // rethrows the first failure
+            waits.Remove(done);
+        }
+    }
+
+    private static async Task WaitHealthyAsync(ResourceNotificationService notifications, string name, CancellationToken cancellationToken)
+    {
+        var resource = await notifications.WaitForResourceAsync(name,
+            e => e.Snapshot.HealthStatus == HealthStatus.Healthy || FailedStates.Contains(e.Snapshot.State?.Text),
+            cancellationToken);
+        Assert.True(resource.Snapshot.HealthStatus == HealthStatus.Healthy,
+            $"{name} ended as {resource.Snapshot.State?.Text} (exit {resource.Snapshot.ExitCode}) instead of healthy");
+    }
+
+    private static async Task WaitFinishedAsync(ResourceNotificationService notifications, string name, CancellationToken cancellationToken)
+    {
+        var resource = await notifications.WaitForResourceAsync(name,
+            e => e.Snapshot.State?.Text is { } state && (state == KnownResourceStates.Finished || FailedStates.Contains(state)),
+            cancellationToken);
+        Assert.True(resource.Snapshot.State?.Text == KnownResourceStates.Finished && resource.Snapshot.ExitCode == 0,
+            $"{name} ended as {resource.Snapshot.State?.Text} (exit {resource.Snapshot.ExitCode}) instead of finished");
+    }
+
+    public static void DeleteDataDirectory(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A server may still be flushing; the OS cleans temp folders eventually.
+        }
+    }
+}
