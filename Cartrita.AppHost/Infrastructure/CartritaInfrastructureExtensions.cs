@@ -102,12 +102,25 @@ public static class CartritaInfrastructureExtensions
         return builder.AddRedisProcess(name, password, Path.Combine(options.DataDirectory, "redis"), port, options.Tools.RedisServer);
     }
 
-    /// <summary>The resource's URL form (<c>postgresql://…</c>, <c>redis://…</c>), for clients configured by URL.</summary>
-    /// <param name="builder">A resource with a connection string.</param>
-    /// <param name="suffix">Appended to the URL, e.g. <c>/0</c> for a Redis database number.</param>
-    /// <returns>The URL as a reference expression, resolved when the resource's endpoint is allocated.</returns>
-    public static ReferenceExpression Uri(this IResourceBuilder<IResourceWithConnectionString> builder, string suffix = "") =>
-        ReferenceExpression.Create($"{builder.Resource.GetConnectionProperty("Uri")}{suffix}");
+    /// <summary>The database's URL (<c>postgresql://user:password@host:port/database</c>), for clients configured by URL.</summary>
+    /// <param name="builder">A PostgreSQL database resource.</param>
+    /// <returns>The URL as a reference expression, resolved when the server's endpoint is allocated.</returns>
+    public static ReferenceExpression DatabaseUrl(this IResourceBuilder<IResourceWithConnectionString> builder) =>
+        builder.Resource.GetConnectionProperty("Uri");
+
+    /// <summary>A Redis URL (<c>redis://:password@host:port/n</c>) for database <paramref name="database"/>.</summary>
+    /// <param name="builder">A Redis resource (container or process).</param>
+    /// <param name="database">The Redis database number.</param>
+    /// <returns>The URL as a reference expression.</returns>
+    public static ReferenceExpression RedisUrl(this IResourceBuilder<IResourceWithConnectionString> builder, int database = 0) =>
+        builder.Resource switch
+        {
+            // Built from parts: Aspire's RedisResource.UriExpression writes the binding's scheme, which is "tcp" in a manifest.
+            RedisResource container => ReferenceExpression.Create(
+                $"redis://:{container.PasswordParameter!:uri}@{container.PrimaryEndpoint.Property(EndpointProperty.Host)}:{container.PrimaryEndpoint.Property(EndpointProperty.Port)}/{database.ToString(System.Globalization.CultureInfo.InvariantCulture)}"),
+            RedisProcessResource process => ReferenceExpression.Create($"{process.UriExpression}/{database.ToString(System.Globalization.CultureInfo.InvariantCulture)}"),
+            var other => throw new ArgumentException($"'{other.Name}' is not a Redis resource.", nameof(builder)),
+        };
 
     internal static int? PortOrAny(int port) => port > 0 ? port : null;
 }

@@ -119,7 +119,7 @@ public static class PostgresProcessBuilderExtensions
             })
             .WithHealthCheck(healthCheckKey)
             .OnConnectionStringAvailable(async (db, _, cancellationToken) =>
-                connectionString = await db.ConnectionStringExpression.GetValueAsync(cancellationToken));
+                connectionString = Unpooled(await db.ConnectionStringExpression.GetValueAsync(cancellationToken)));
     }
 
     private static async Task CreateDatabasesAsync(PostgresProcessResource server, ILogger logger, CancellationToken cancellationToken)
@@ -151,5 +151,10 @@ public static class PostgresProcessBuilderExtensions
     // The server's own connection string names no database (as Aspire's container resource); administrative
     // connections go to the maintenance database that initdb always creates.
     private static async Task<string> AdminConnectionStringAsync(PostgresProcessResource server, CancellationToken cancellationToken) =>
-        new NpgsqlConnectionStringBuilder(await server.ConnectionStringExpression.GetValueAsync(cancellationToken)) { Database = "postgres" }.ConnectionString;
+        new NpgsqlConnectionStringBuilder(Unpooled(await server.ConnectionStringExpression.GetValueAsync(cancellationToken))) { Database = "postgres" }.ConnectionString;
+
+    // The AppHost's own connections (health checks, admin) must not sit idle in a pool: PostgreSQL's shutdown on
+    // SIGTERM waits for every session to end, so an idle pooled connection would turn a clean stop into a kill.
+    private static string Unpooled(string? connectionString) =>
+        new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString;
 }
