@@ -23,7 +23,8 @@ var redis = builder.AddCartritaRedis(options, "redis", redisPassword);
 // Schema: the migration worker runs once, then the services that read the schema start
 var migrations = builder.AddProject<Projects.Cartrita_MigrationService>("migrations")
     .WithReference(cartritaDb)
-    .WaitFor(cartritaDb);
+    .WaitFor(cartritaDb)
+    .WithMigrationCommands(cartritaDb);
 
 // Services
 var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orchestrator", "cartrita.orchestrator.main:app", options.Orchestrator.Reload)

@@ -17,12 +17,15 @@ public sealed class NextJsAppResource(string name, string appDirectory, NextJsMo
 
     /// <summary>The Next.js command line, run with node directly so stop signals reach the server (no npm in between).</summary>
     public string NextCli => Path.Combine(WorkingDirectory, "node_modules", "next", "dist", "bin", "next");
+
+    /// <summary>The self-contained server of a production build (<c>output: 'standalone'</c>), the same one the container runs.</summary>
+    public string StandaloneServer => Path.Combine(WorkingDirectory, ".next", "standalone", "server.js");
 }
 
 /// <summary>How a Next.js application is served.</summary>
 public enum NextJsMode
 {
-    /// <summary><c>next build</c> when the sources changed, then <c>next start</c>: fast pages, like production.</summary>
+    /// <summary><c>next build</c> when the sources changed, then the standalone server: exactly what the container runs.</summary>
     Production,
 
     /// <summary><c>next dev</c>: hot reload, pages compiled on first request.</summary>

@@ -14,7 +14,8 @@ public static class NextJsAppResourceBuilderExtensions
     /// <summary>
     /// Adds a Next.js application from <paramref name="appDirectory"/>. Before each start its node modules are installed
     /// with <c>npm ci</c> when missing or older than the lockfile, and in <see cref="NextJsMode.Production"/> the app is
-    /// rebuilt when its sources changed since the last build; the output of both shows in the resource's console log.
+    /// rebuilt when its sources changed since the last build and served by its standalone server (the app must set
+    /// <c>output: 'standalone'</c>); the output of both steps shows in the resource's console log.
     /// In publish mode the application is built as a container from the Dockerfile in <paramref name="appDirectory"/>.
     /// </summary>
     /// <param name="builder">The distributed application builder.</param>
@@ -35,13 +36,20 @@ public static class NextJsAppResourceBuilderExtensions
             .WithHttpEndpoint(env: "PORT", name: NextJsAppResource.HttpEndpointName, isProxied: false)
             .WithArgs(context =>
             {
+                if (resource.Mode == NextJsMode.Production)
+                {
+                    // The standalone server takes PORT and HOSTNAME from the environment.
+                    context.Args.Add(resource.StandaloneServer);
+                    return;
+                }
                 context.Args.Add(resource.NextCli);
-                context.Args.Add(resource.Mode == NextJsMode.Production ? "start" : "dev");
+                context.Args.Add("dev");
                 context.Args.Add("--hostname");
                 context.Args.Add(LoopbackAddress);
                 context.Args.Add("--port");
                 context.Args.Add(endpoint.Property(EndpointProperty.TargetPort));
             })
+            .WithEnvironment("HOSTNAME", LoopbackAddress)
             .WithEnvironment("NEXT_TELEMETRY_DISABLED", "1")
             .WithEnvironment("NODE_ENV", mode == NextJsMode.Production ? "production" : "development")
             .WithRequiredCommand("node")

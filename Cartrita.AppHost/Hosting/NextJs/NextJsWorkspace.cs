@@ -27,6 +27,8 @@ internal sealed class NextJsWorkspace(string appDirectory, ILogger logger)
 
     private string BuildIdFile => Path.Combine(appDirectory, ".next", "BUILD_ID");
 
+    private string StandaloneDirectory => Path.Combine(appDirectory, ".next", "standalone");
+
     public bool NodeModulesAreCurrent =>
         File.Exists(InstalledLockFile) && File.GetLastWriteTimeUtc(InstalledLockFile) >= File.GetLastWriteTimeUtc(LockFile);
 
@@ -48,13 +50,37 @@ internal sealed class NextJsWorkspace(string appDirectory, ILogger logger)
     {
         var builtAt = File.Exists(BuildIdFile) ? File.GetLastWriteTimeUtc(BuildIdFile) : DateTime.MinValue;
         var changed = EnumerateSources().FirstOrDefault(file => File.GetLastWriteTimeUtc(file) > builtAt);
-        if (changed is null)
+        if (changed is null && File.Exists(Path.Combine(StandaloneDirectory, "server.js")))
         {
             logger.LogInformation("Production build is up to date");
             return;
         }
-        logger.LogInformation("Building for production (next build), {File} changed", Path.GetRelativePath(appDirectory, changed));
+        logger.LogInformation("Building for production (next build){Reason}",
+            changed is null ? "" : $", {Path.GetRelativePath(appDirectory, changed)} changed");
         await RunAsync("node", [Path.Combine("node_modules", "next", "dist", "bin", "next"), "build"], "next build", cancellationToken);
+
+        if (!File.Exists(Path.Combine(StandaloneDirectory, "server.js")))
+        {
+            throw new DistributedApplicationException(
+                $"next build in '{appDirectory}' produced no .next/standalone/server.js: set output: 'standalone' in next.config.");
+        }
+        // The standalone server serves static assets only from its own folder; next build leaves copying them to us.
+        CopyDirectory(Path.Combine(appDirectory, ".next", "static"), Path.Combine(StandaloneDirectory, ".next", "static"));
+        CopyDirectory(Path.Combine(appDirectory, "public"), Path.Combine(StandaloneDirectory, "public"));
+    }
+
+    private static void CopyDirectory(string source, string destination)
+    {
+        if (!Directory.Exists(source))
+        {
+            return;
+        }
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(destination, Path.GetRelativePath(source, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target, overwrite: true);
+        }
     }
 
     private IEnumerable<string> EnumerateSources()
