@@ -18,13 +18,21 @@ var deepgramApiKey = builder.AddOptionalSecret("deepgram-api-key");
 
 // Data: PostgreSQL + pgvector and Redis, as containers or local processes (Cartrita:Infrastructure)
 var cartritaDb = builder.AddCartritaPostgres(options, "postgres", "cartrita", postgresUser, postgresPassword);
-var redis = builder.AddCartritaRedis(options, "redis", redisPassword);
+var redis = builder.AddCartritaRedis(options, "redis", redisPassword)
+    .WithFlushCommand()
+    .PublishWithSchemaSchemes();
 
 // Schema: the migration worker runs once, then the services that read the schema start
 var migrations = builder.AddProject<Projects.Cartrita_MigrationService>("migrations")
     .WithReference(cartritaDb)
     .WaitFor(cartritaDb)
-    .WithMigrationCommands(cartritaDb);
+    .WithMigrationCommands(cartritaDb)
+    .PublishAsDockerfileBuild("../Cartrita.MigrationService/Dockerfile", context: "..");
+
+// Operations: dashboard commands and what `./cartrita backup|restore|reset|logs` read from the running stack
+cartritaDb.WithBackupCommands(options.Backups, migrations);
+builder.PublishStackState(options.DataDirectory, cartritaDb, redis)
+       .WriteResourceLogs(options.DataDirectory);
 
 // Services
 var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orchestrator", "cartrita.orchestrator.main:app", options.Orchestrator.Reload)
@@ -43,7 +51,8 @@ var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orch
     .WithEnvironment("TESTING", options.Testing ? "true" : "false")
     .WithHttpHealthCheck("/health")
     .WaitFor(redis)
-    .WaitForCompletion(migrations);
+    .WaitForCompletion(migrations)
+    .PublishAsDockerfileBuild("../services/ai-orchestrator/Dockerfile", containerPort: 8000);
 
 var orchestratorUrl = orchestrator.GetEndpoint("http");
 
@@ -58,6 +67,7 @@ builder.AddNextJsApp("frontend", "../frontend", options.Frontend.Mode)
         $"ws://{orchestratorUrl.Property(EndpointProperty.Host)}:{orchestratorUrl.Property(EndpointProperty.Port)}"))
     .WithEnvironment("CARTRITA_API_KEY", cartritaApiKey)
     .WithHttpHealthCheck("/api/health")
-    .WaitFor(orchestrator);
+    .WaitFor(orchestrator)
+    .PublishAsDockerfileBuild("../frontend/Dockerfile", containerPort: 3000);
 
 builder.Build().Run();

@@ -1,6 +1,6 @@
+using Cartrita.Operations.Backups;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Npgsql;
 
 namespace Aspire.Hosting;
 
@@ -21,44 +21,54 @@ public static class MigrationCommandExtensions
         this IResourceBuilder<ProjectResource> builder, IResourceBuilder<IResourceWithConnectionString> database)
     {
         var worker = builder.Resource;
-        var isDevelopment = builder.ApplicationBuilder.Environment.IsDevelopment();
-
         builder.WithCommand("run-migrations", "Run migrations again",
             context => RunWorkerAsync(context.Services, worker, context.CancellationToken),
             new CommandOptions
             {
                 Description = "Start the migration worker again and wait for it to finish.",
                 IconName = "ArrowSync",
-                UpdateState = context => IsRunning(context.ResourceSnapshot) ? ResourceCommandState.Disabled : ResourceCommandState.Enabled,
+                UpdateState = context => IsBusy(context.ResourceSnapshot) ? ResourceCommandState.Disabled : ResourceCommandState.Enabled,
             });
+        return builder.WithResetDatabaseCommand(database.Resource, worker);
+    }
 
-        builder.WithCommand("reset-database", "Reset development database",
+    /// <summary>
+    /// Adds "Reset development database" to <paramref name="builder"/>'s dashboard menu: drop and recreate
+    /// <paramref name="database"/>, then run <paramref name="worker"/> to migrate it. Refused outside Development.
+    /// </summary>
+    /// <param name="builder">The resource whose menu gets the command.</param>
+    /// <param name="database">The database to rebuild.</param>
+    /// <param name="worker">The migration worker.</param>
+    /// <returns>The builder.</returns>
+    public static IResourceBuilder<T> WithResetDatabaseCommand<T>(
+        this IResourceBuilder<T> builder, IResourceWithConnectionString database, IResource worker)
+        where T : IResource
+    {
+        var isDevelopment = builder.ApplicationBuilder.Environment.IsDevelopment();
+        return builder.WithCommand("reset-database", "Reset development database",
             async context =>
             {
                 if (!isDevelopment)
                 {
                     return CommandResults.Failure("Refused: the database is reset only when the AppHost environment is Development.");
                 }
-                await RecreateAsync(database.Resource, context.CancellationToken);
+                await PostgresBackups.RecreateAsync(await database.GetConnectionStringAsync(context.CancellationToken) ?? "", context.CancellationToken);
                 return await RunWorkerAsync(context.Services, worker, context.CancellationToken);
             },
             new CommandOptions
             {
                 Description = "Drop the database, create it empty and apply every migration (Development only).",
-                ConfirmationMessage = $"Delete every row in '{database.Resource.Name}' and rebuild it from the migrations?",
+                ConfirmationMessage = $"Delete every row in '{database.Name}' and rebuild it from the migrations?",
                 IconName = "DatabaseWarning",
-                UpdateState = context => isDevelopment && !IsRunning(context.ResourceSnapshot)
-                    ? ResourceCommandState.Enabled
-                    : ResourceCommandState.Disabled,
+                UpdateState = context => isDevelopment && !IsBusy(context.ResourceSnapshot) ? ResourceCommandState.Enabled : ResourceCommandState.Disabled,
             });
-
-        return builder;
     }
 
-    private static bool IsRunning(CustomResourceSnapshot snapshot) =>
-        snapshot.State?.Text is { } state && (state == KnownResourceStates.Running || state == KnownResourceStates.Starting);
+    private static bool IsBusy(CustomResourceSnapshot snapshot) =>
+        snapshot.State?.Text is { } state && (state == KnownResourceStates.Starting || state == KnownResourceStates.Waiting);
 
-    private static async Task<ExecuteCommandResult> RunWorkerAsync(IServiceProvider services, IResource worker, CancellationToken cancellationToken)
+    /// <summary>Starts the (finished) migration worker and waits for its exit code.</summary>
+    internal static async Task<ExecuteCommandResult> RunWorkerAsync(IServiceProvider services, IResource worker, CancellationToken cancellationToken)
     {
         var commands = services.GetRequiredService<ResourceCommandService>();
         var notifications = services.GetRequiredService<ResourceNotificationService>();
@@ -72,30 +82,11 @@ public static class MigrationCommandExtensions
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(MigrationTimeout);
         var done = await notifications.WaitForResourceAsync(worker.Name,
-            e => e.Snapshot.State?.Text is { } state && (state == KnownResourceStates.Finished || state == KnownResourceStates.Exited || state == KnownResourceStates.FailedToStart),
+            e => e.Snapshot.State?.Text is { } state
+                && (state == KnownResourceStates.Finished || state == KnownResourceStates.Exited || state == KnownResourceStates.FailedToStart),
             timeout.Token);
         return done.Snapshot.ExitCode == 0
             ? CommandResults.Success()
             : CommandResults.Failure($"'{worker.Name}' exited with code {done.Snapshot.ExitCode}; its console log says why.");
-    }
-
-    private static async Task RecreateAsync(IResourceWithConnectionString database, CancellationToken cancellationToken)
-    {
-        var target = new NpgsqlConnectionStringBuilder(await database.GetConnectionStringAsync(cancellationToken));
-        var name = target.Database ?? throw new InvalidOperationException($"'{database.Name}' names no database.");
-        var admin = new NpgsqlConnectionStringBuilder(target.ConnectionString) { Database = "postgres", Pooling = false };
-
-        await using var connection = new NpgsqlConnection(admin.ConnectionString);
-        await connection.OpenAsync(cancellationToken);
-        var quoted = $"\"{name.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
-        // WITH (FORCE) ends the orchestrator's open sessions; they reconnect to the new database.
-        await using (var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)", connection))
-        {
-            await drop.ExecuteNonQueryAsync(cancellationToken);
-        }
-        await using (var create = new NpgsqlCommand($"CREATE DATABASE {quoted}", connection))
-        {
-            await create.ExecuteNonQueryAsync(cancellationToken);
-        }
     }
 }

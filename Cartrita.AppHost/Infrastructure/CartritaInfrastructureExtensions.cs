@@ -27,7 +27,10 @@ public static class CartritaInfrastructureExtensions
     public static CartritaOptions GetCartritaOptions(this IDistributedApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(CartritaOptions.SectionName).Get<CartritaOptions>() ?? new CartritaOptions();
-        options.DataDirectory = Path.GetFullPath(options.DataDirectory, Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")));
+        var repositoryRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
+        options.DataDirectory = Path.GetFullPath(options.DataDirectory, repositoryRoot);
+        options.Backups.Directory = Path.GetFullPath(options.Backups.Directory, repositoryRoot);
+        options.Backups.PostgresBinDirectory = options.Tools.PostgresBinDirectory;
 
         if (builder.ExecutionContext.IsPublishMode)
         {

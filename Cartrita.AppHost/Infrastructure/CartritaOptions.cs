@@ -19,6 +19,9 @@ public sealed class CartritaOptions
 
     public ToolOptions Tools { get; set; } = new();
 
+    /// <summary>pg_dump backups: folder (relative to the repository root) and how many to keep.</summary>
+    public Cartrita.Operations.Backups.BackupOptions Backups { get; set; } = new();
+
     /// <summary>Passed to the orchestrator as TESTING (test suites set it).</summary>
     public bool Testing { get; set; }
 

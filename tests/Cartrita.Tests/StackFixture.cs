@@ -15,6 +15,8 @@ public sealed class StackFixture : IAsyncLifetime
 
     public DistributedApplication App { get; private set; } = null!;
 
+    public string DataDirectory => _dataDirectory;
+
     public TimeSpan TimeToHealthy { get; private set; }
 
     public async Task InitializeAsync()

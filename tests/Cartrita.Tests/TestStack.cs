@@ -7,6 +7,8 @@ internal static class TestStack
 {
     public static readonly string[] ResourceNames = ["postgres", "cartrita", "redis", "ai-orchestrator", "frontend"];
 
+    public const int BackupsKept = 3;
+
     private static readonly string[] FailedStates = [KnownResourceStates.FailedToStart, KnownResourceStates.Exited, KnownResourceStates.RuntimeUnhealthy];
 
     /// <summary>Processes mode on free ports with data in <paramref name="dataDirectory"/>, so tests never clash with `./cartrita up`.</summary>
@@ -20,6 +22,8 @@ internal static class TestStack
         "--Cartrita:Ports:Frontend=0",
         "--Cartrita:Orchestrator:Reload=false",
         "--Cartrita:Testing=true",
+        $"--Cartrita:Backups:Directory={Path.Combine(dataDirectory, "backups")}",
+        $"--Cartrita:Backups:Keep={BackupsKept}",
         "--DcpPublisher:ContainerRuntimeInitializationTimeout=00:00:00",
         .. extra,
     ];

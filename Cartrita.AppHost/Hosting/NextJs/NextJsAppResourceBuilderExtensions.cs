@@ -49,7 +49,14 @@ public static class NextJsAppResourceBuilderExtensions
                 context.Args.Add("--port");
                 context.Args.Add(endpoint.Property(EndpointProperty.TargetPort));
             })
-            .WithEnvironment("HOSTNAME", LoopbackAddress)
+            .WithEnvironment(context =>
+            {
+                // In publish mode the container's own HOSTNAME (its Dockerfile: all interfaces) must stand.
+                if (context.ExecutionContext.IsRunMode)
+                {
+                    context.EnvironmentVariables["HOSTNAME"] = LoopbackAddress;
+                }
+            })
             .WithEnvironment("NEXT_TELEMETRY_DISABLED", "1")
             .WithEnvironment("NODE_ENV", mode == NextJsMode.Production ? "production" : "development")
             .WithRequiredCommand("node")

@@ -1,0 +1,53 @@
+using Cartrita.Operations;
+using Cartrita.Operations.Backups;
+using Cartrita.Operations.Stack;
+
+// The terminal side of Cartrita's operations; `./cartrita backup|restore|reset` call this against the running stack.
+//   backup [--keep N]          restore FILE          reset
+// Options: --data-dir DIR (the AppHost's Cartrita:DataDirectory), --backups DIR, --keep N.
+var arguments = CommandLineArguments.Parse(args);
+var options = new BackupOptions
+{
+    Directory = arguments.Option("--backups") ?? "backups",
+    Keep = int.TryParse(arguments.Option("--keep") ?? Environment.GetEnvironmentVariable("CARTRITA_BACKUP_KEEP"), out var keep) ? keep : 7,
+};
+var dataDirectory = arguments.Option("--data-dir") ?? ".cartrita";
+
+try
+{
+    var stack = StackState.Read(dataDirectory) ?? throw new OperationFailedException(
+        $"No running Cartrita stack found (no live {StackState.PathIn(dataDirectory)}). Start it with `./cartrita up`, then try again.");
+    var database = stack.Database ?? throw new OperationFailedException("The running stack has not published its database yet; wait until postgres is healthy.");
+    var backups = new PostgresBackups(options, Console.WriteLine);
+
+    switch (arguments.Command)
+    {
+        case "backup":
+            var file = await backups.BackupAsync(database);
+            Console.WriteLine($"Backup written: {file.FullName} ({file.Length:N0} bytes)");
+            break;
+        case "restore":
+            var source = arguments.Positional.FirstOrDefault() ?? backups.List().FirstOrDefault()?.FullName
+                ?? throw new OperationFailedException($"No backup to restore: name a file, or make one with `./cartrita backup` (folder {options.Directory}).");
+            await backups.RestoreAsync(database, source);
+            Console.WriteLine($"Restored {source}");
+            break;
+        case "reset":
+            if (!string.Equals(stack.Environment, "Development", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new OperationFailedException($"Refused: the running AppHost's environment is {stack.Environment}; the database is reset only in Development.");
+            }
+            await PostgresBackups.RecreateAsync(database);
+            Console.WriteLine("Database recreated empty; use the dashboard's \"Run migrations again\" on 'migrations' (or restart the stack) to apply the schema.");
+            break;
+        default:
+            Console.Error.WriteLine("usage: backup [--keep N] | restore [FILE] | reset   (options: --data-dir DIR --backups DIR)");
+            return 2;
+    }
+    return 0;
+}
+catch (OperationFailedException ex)
+{
+    Console.Error.WriteLine($"error: {ex.Message}");
+    return 1;
+}
