@@ -1,52 +1,83 @@
 using System.Diagnostics;
 using Cartrita.MigrationService.Data;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 
 namespace Cartrita.MigrationService;
 
 /// <summary>
 /// Brings the database to the current schema, then stops the host so dependents (WaitForCompletion) can start.
-/// A failure sets a non-zero exit code and says which server or migration it was.
+/// A failure sets a non-zero exit code and says which server, database or migration it was.
 /// </summary>
 public sealed class Worker(IServiceProvider serviceProvider, IHostApplicationLifetime lifetime, ILogger<Worker> logger) : BackgroundService
 {
     public const string ActivitySourceName = "Cartrita.Migrations";
 
-    private static readonly ActivitySource ActivitySource = new(ActivitySourceName);
+    internal static readonly ActivitySource ActivitySource = new(ActivitySourceName);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var activity = ActivitySource.StartActivity("Migrating database", ActivityKind.Client);
+        using var activity = ActivitySource.StartActivity("Migrate database", ActivityKind.Client);
+        var stopwatch = Stopwatch.StartNew();
+        var target = "the database";
         try
         {
             using var scope = serviceProvider.CreateScope();
             var dbContext = scope.ServiceProvider.GetRequiredService<CartritaDbContext>();
-            await new DatabaseMigrator(dbContext, logger).MigrateAsync(stoppingToken);
+            target = DescribeTarget(dbContext, activity);
+
+            var result = await new DatabaseMigrator(dbContext, logger).MigrateAsync(stoppingToken);
+
+            activity?.SetTag("cartrita.migrations.applied", result.AppliedMigrations.ToArray());
+            activity?.SetTag("cartrita.migrations.applied_count", result.AppliedMigrations.Count);
+            activity?.SetTag("cartrita.migrations.extensions_created", result.CreatedExtensions.ToArray());
+            logger.LogInformation(
+                result.AppliedMigrations.Count == 0
+                    ? "Schema of {Target} is current (no-op) after {ElapsedMs} ms"
+                    : "Schema of {Target} migrated after {ElapsedMs} ms",
+                target, stopwatch.ElapsedMilliseconds);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopped (Ctrl+C, SIGTERM) before finishing: dependents must not start on a half-migrated schema.
+            activity?.SetStatus(ActivityStatusCode.Error, "cancelled");
+            logger.LogWarning("Migration of {Target} was cancelled before it finished", target);
+            Environment.ExitCode = 1;
+        }
+        catch (Exception ex)
         {
             activity?.AddException(ex);
-            logger.LogCritical("Migration failed: {Reason}", DescribeFailure(serviceProvider, ex));
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetBaseException().Message);
+            logger.LogCritical("Migration failed after {ElapsedMs} ms: {Reason}", stopwatch.ElapsedMilliseconds, DescribeFailure(ex, target));
             Environment.ExitCode = 1;
         }
 
         lifetime.StopApplication();
     }
 
-    // Names the server and database for connection failures, so the message is actionable without a stack trace.
-    private static string DescribeFailure(IServiceProvider services, Exception ex)
+    // "host H, port P, database D": enough to act on without a stack trace (and without the password).
+    private static string DescribeTarget(CartritaDbContext dbContext, Activity? activity)
     {
-        using var scope = services.CreateScope();
-        var connectionString = scope.ServiceProvider.GetRequiredService<CartritaDbContext>().Database.GetConnectionString();
-        var target = new NpgsqlConnectionStringBuilder(connectionString);
-        var where = $"host {target.Host}, port {target.Port}, database {target.Database}";
-        return ex switch
+        var connectionString = new NpgsqlConnectionStringBuilder(dbContext.Database.GetConnectionString());
+        activity?.SetTag("db.system.name", "postgresql");
+        activity?.SetTag("server.address", connectionString.Host);
+        activity?.SetTag("server.port", connectionString.Port);
+        activity?.SetTag("db.namespace", connectionString.Database);
+        return $"host {connectionString.Host}, port {connectionString.Port}, database {connectionString.Database}";
+    }
+
+    private static string DescribeFailure(Exception ex, string target)
+    {
+        // The retrying strategy wraps the last transient error.
+        var cause = ex is RetryLimitExceededException { InnerException: { } inner } ? inner : ex;
+        return cause switch
         {
-            MigrationFailedException failed => $"{failed.Message} ({where})",
+            MigrationFailedException failed => $"{failed.Message} ({target})",
+            PostgresException postgres => $"PostgreSQL at {target} refused: {postgres.SqlState}: {postgres.MessageText}",
             NpgsqlException or TimeoutException or System.Net.Sockets.SocketException =>
-                $"could not reach PostgreSQL at {where}: {ex.GetBaseException().Message}",
-            _ => $"{ex.GetBaseException().Message} ({where})",
+                $"could not reach PostgreSQL at {target}: {cause.GetBaseException().Message}",
+            _ => $"{cause.GetBaseException().Message} ({target})",
         };
     }
 }

@@ -22,6 +22,9 @@ from support import (
 )
 
 
+SCHEMA_SQL = Path(__file__).resolve().parent / "schema.sql"
+
+
 def pytest_configure(config):
     install_signal_cleanup()
 
@@ -69,6 +72,7 @@ def postgres(workdir: Path, sentinels: Sentinels):
         server.init()
         server.start()
         server.create_app_database("cartrita_app", sentinels.db_password, "cartrita")
+        server.apply_schema("cartrita", "cartrita_app", sentinels.db_password, SCHEMA_SQL)
         yield server
     finally:
         server.stop()
@@ -92,12 +96,17 @@ def service_env(postgres: PostgresServer, redis_server: RedisServer, sentinels: 
         DATABASE_URL=f"postgresql://cartrita_app:{sentinels.db_password}@127.0.0.1:{postgres.port}/cartrita",
         REDIS_URL=f"redis://:{sentinels.redis_password}@127.0.0.1:{redis_server.port}/0",
         JWT_SECRET_KEY=sentinels.jwt_secret,
-        OPENAI_API_KEY=sentinels.openai_key,
+        # no provider keys: the session app answers with the local provider
+        # (test_providers.py runs apps wired to a loopback fake of the APIs)
+        OPENAI_API_KEY=None,
         ANTHROPIC_API_KEY=None,
-        DEEPGRAM_API_KEY=sentinels.deepgram_key,
+        DEEPGRAM_API_KEY=None,
         CARTRITA_API_KEY=sentinels.api_key,
         CARTRITA_ENV="development",
         TESTING="true",
+        # the suite sends far more than 120 requests a minute with one key;
+        # test_ratelimit.py checks the limiter on an app of its own
+        RATE_LIMIT_REQUESTS="100000",
     )
 
 
@@ -145,3 +154,34 @@ def deps_up(postgres: PostgresServer, redis_server: RedisServer):
         postgres.start()
     if not redis_server.running:
         redis_server.start()
+
+
+@pytest.fixture(scope="session")
+def key_headers(sentinels: Sentinels) -> Dict[str, str]:
+    return {"X-API-Key": sentinels.api_key}
+
+
+@pytest.fixture(scope="session")
+def token(app: AppProcess, sentinels: Sentinels) -> str:
+    r = httpx.post(f"{app.base_url}/api/auth/token", headers={"X-API-Key": sentinels.api_key}, timeout=5.0)
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+@pytest.fixture(scope="session")
+def bearer(token: str) -> Dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def api(app: AppProcess, seen: Recorder, key_headers: Dict[str, str]):
+    """An authenticated client (X-API-Key) that records bodies for the leak check."""
+
+    def record(response: httpx.Response) -> None:
+        response.read()
+        seen.bodies.append(response.text)
+
+    with httpx.Client(
+        base_url=app.base_url, timeout=15.0, headers=key_headers, event_hooks={"response": [record]}
+    ) as c:
+        yield c

@@ -245,6 +245,20 @@ class PostgresServer:
             )
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(user)))
 
+    def dsn(self, user: str, password: str, dbname: str) -> str:
+        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user} password={password}"
+
+    def apply_schema(self, dbname: str, user: str, password: str, schema_sql: Path) -> None:
+        """Extensions as the superuser, then the tables as the application role
+        (the way the migration worker leaves the database)."""
+        import psycopg
+
+        with psycopg.connect(self.superuser_dsn(dbname), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.execute('CREATE EXTENSION IF NOT EXISTS "uuid-ossp"')
+        with psycopg.connect(self.dsn(user, password, dbname), autocommit=True) as conn:
+            conn.execute(schema_sql.read_text())
+
     def log_tail(self, n: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])

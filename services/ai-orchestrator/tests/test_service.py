@@ -72,7 +72,7 @@ def test_health_ok_with_real_dependencies(client, deps_up):
         assert isinstance(check["latency_ms"], (int, float)) and 0 <= check["latency_ms"] < 1500
     assert body["checks"]["database"]["detail"] == "SELECT 1 ok"
     assert body["checks"]["redis"]["detail"] == "PONG"
-    assert body["providers"] == {"openai": "configured", "anthropic": "not configured", "deepgram": "configured"}
+    assert body["providers"] == {"openai": "not configured", "anthropic": "not configured", "deepgram": "not configured"}
     assert r.headers["content-type"] == "application/json"
     assert r.headers["cache-control"] == "no-store"
 

@@ -13,8 +13,17 @@ Settings come ONLY from these environment variables:
     CARTRITA_ENV        development | production (default: production)
     TESTING             true | false (default: false)
 
+    OPENAI_BASE_URL     optional, default https://api.openai.com/v1
+    ANTHROPIC_BASE_URL  optional, default https://api.anthropic.com
+    DEEPGRAM_BASE_URL   optional, default https://api.deepgram.com
+                        (test / proxy hooks: the provider clients talk to these)
+    RATE_LIMIT_REQUESTS        requests per client per window (default 120, 0 = off)
+    RATE_LIMIT_WINDOW_SECONDS  the window (default 60)
+    CORS_ALLOW_ORIGINS  comma-separated browser origins, or * (default: * in
+                        development, none in production)
+
 Nothing else is read from the environment; the tunables below the env-backed
-fields are code defaults (a later issue may expose some of them).
+fields are code defaults.
 
 Secrets are kept as ``pydantic.SecretStr`` so ``repr()``/``str()`` of the
 settings never shows them. Use :func:`redact` whenever a URL is logged.
@@ -24,7 +33,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote
 
 from pydantic import BaseModel, SecretStr
@@ -44,7 +53,19 @@ ENV_NAMES = (
     "CARTRITA_API_KEY",
     "CARTRITA_ENV",
     "TESTING",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_BASE_URL",
+    "DEEPGRAM_BASE_URL",
+    "RATE_LIMIT_REQUESTS",
+    "RATE_LIMIT_WINDOW_SECONDS",
+    "CORS_ALLOW_ORIGINS",
 )
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+DEFAULT_DEEPGRAM_BASE_URL = "https://api.deepgram.com"
+DEFAULT_RATE_LIMIT_REQUESTS = 120
+DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60
 
 ENVIRONMENTS = ("development", "production")
 
@@ -86,6 +107,14 @@ class Settings(BaseModel):
     cartrita_api_key: Optional[SecretStr] = None
     environment: str = "production"
     testing: bool = False
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    anthropic_base_url: str = DEFAULT_ANTHROPIC_BASE_URL
+    deepgram_base_url: str = DEFAULT_DEEPGRAM_BASE_URL
+    #: requests per client and window; 0 turns rate limiting off
+    rate_limit_requests: int = DEFAULT_RATE_LIMIT_REQUESTS
+    rate_limit_window_seconds: int = DEFAULT_RATE_LIMIT_WINDOW_SECONDS
+    #: browser origins allowed by CORS (``["*"]`` = any); empty = no CORS headers
+    cors_allow_origins: Tuple[str, ...] = ()
 
     # --- code defaults (not read from the environment) --------------------
     db_pool_min_size: int = 1
@@ -98,6 +127,42 @@ class Settings(BaseModel):
     redis_socket_timeout: float = 1.0
     health_probe_timeout: float = 1.0
     health_cache_ttl: float = 1.0
+    #: how long a request waits for a pooled database connection before 503
+    db_request_timeout: float = 3.0
+    #: Retry-After (seconds) sent with 503 answers for a dependency outage
+    retry_after_seconds: int = 5
+
+    # auth
+    jwt_ttl_seconds: int = 900
+    jwt_issuer: str = "cartrita-ai-orchestrator"
+
+    # request limits
+    max_body_bytes: int = 1024 * 1024
+    #: audio is bulkier than JSON: /api/voice/transcribe accepts up to this
+    max_audio_bytes: int = 10 * 1024 * 1024
+    # (text length and batch limits live in models.py)
+
+    # chat
+    chat_history_messages: int = 20
+    chat_memory_k: int = 3
+    #: memories below this cosine similarity are not used as chat context
+    chat_memory_min_score: float = 0.2
+    session_ttl_seconds: int = 24 * 3600
+    agents_cache_ttl_seconds: int = 30
+    embedding_cache_ttl_seconds: int = 600
+
+    # providers
+    openai_chat_model: str = "gpt-4o-mini"
+    openai_embedding_model: str = "text-embedding-3-small"
+    anthropic_model: str = "claude-3-5-haiku-latest"
+    anthropic_version: str = "2023-06-01"
+    deepgram_model: str = "nova-2"
+    provider_connect_timeout: float = 5.0
+    provider_read_timeout: float = 60.0
+    provider_max_attempts: int = 3
+    provider_backoff_base: float = 0.25
+    provider_backoff_max: float = 4.0
+    max_output_tokens: int = 1024
 
     class Config:
         allow_mutation = False
@@ -125,6 +190,28 @@ class Settings(BaseModel):
             "deepgram": status(self.deepgram_api_key),
         }
 
+    @staticmethod
+    def _key(v: Optional[SecretStr]) -> Optional[str]:
+        if v is None or not v.get_secret_value():
+            return None
+        return v.get_secret_value()
+
+    @property
+    def openai_key(self) -> Optional[str]:
+        return self._key(self.openai_api_key)
+
+    @property
+    def anthropic_key(self) -> Optional[str]:
+        return self._key(self.anthropic_api_key)
+
+    @property
+    def deepgram_key(self) -> Optional[str]:
+        return self._key(self.deepgram_api_key)
+
+    @property
+    def api_key(self) -> Optional[str]:
+        return self._key(self.cartrita_api_key)
+
     def secret_values(self) -> List[str]:
         """Every secret string this configuration holds (for log scrubbing)."""
         out: List[str] = []
@@ -140,6 +227,8 @@ class Settings(BaseModel):
         for url in (self.database_url, self.redis_url):
             if url is not None:
                 out.extend(url_secrets(url.get_secret_value()))
+        for base in (self.openai_base_url, self.anthropic_base_url, self.deepgram_base_url):
+            out.extend(url_secrets(base))
         # longest first so that a secret containing another is scrubbed whole
         return sorted(set(out), key=len, reverse=True)
 
@@ -294,6 +383,34 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         testing = False
         problems.append("TESTING must be 'true' or 'false' (unset means false)")
 
+    base_urls: Dict[str, str] = {}
+    for name, default in (
+        ("OPENAI_BASE_URL", DEFAULT_OPENAI_BASE_URL),
+        ("ANTHROPIC_BASE_URL", DEFAULT_ANTHROPIC_BASE_URL),
+        ("DEEPGRAM_BASE_URL", DEFAULT_DEEPGRAM_BASE_URL),
+    ):
+        value = _get(env, name) or default
+        if not _valid_http_url(value):
+            problems.append(f"{name} must be an http:// or https:// URL (unset means {default})")
+        base_urls[name] = value.rstrip("/")
+
+    rate_requests = _int_setting(env, "RATE_LIMIT_REQUESTS", DEFAULT_RATE_LIMIT_REQUESTS, 0, problems,
+                                 "0 turns rate limiting off")
+    rate_window = _int_setting(env, "RATE_LIMIT_WINDOW_SECONDS", DEFAULT_RATE_LIMIT_WINDOW_SECONDS, 1, problems)
+
+    cors_raw = _get(env, "CORS_ALLOW_ORIGINS")
+    if cors_raw is None:
+        cors: Tuple[str, ...] = ("*",) if environment == "development" else ()
+    else:
+        cors = tuple(o.strip().rstrip("/") for o in cors_raw.split(",") if o.strip())
+        for origin in cors:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                problems.append(
+                    "CORS_ALLOW_ORIGINS must be * or a comma-separated list of origins "
+                    "like https://app.example.com (scheme and host, no path)"
+                )
+                break
+
     if problems:
         raise ConfigError(problems)
 
@@ -311,4 +428,37 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         cartrita_api_key=secret("CARTRITA_API_KEY"),
         environment=environment,
         testing=testing,
+        openai_base_url=base_urls["OPENAI_BASE_URL"],
+        anthropic_base_url=base_urls["ANTHROPIC_BASE_URL"],
+        deepgram_base_url=base_urls["DEEPGRAM_BASE_URL"],
+        rate_limit_requests=rate_requests,
+        rate_limit_window_seconds=rate_window,
+        cors_allow_origins=cors,
     )
+
+
+def _valid_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _int_setting(
+    env: Mapping[str, str], name: str, default: int, minimum: int, problems: List[str], note: str = ""
+) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        extra = f"; {note}" if note else ""
+        problems.append(f"{name} must be a whole number >= {minimum} (unset means {default}){extra}")
+        return default
+    return value

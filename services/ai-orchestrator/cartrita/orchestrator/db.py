@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -21,6 +21,8 @@ from .health import ProbeError, describe_error
 log = logging.getLogger("cartrita.orchestrator.db")
 
 APPLICATION_NAME = "cartrita-ai-orchestrator"
+
+T = TypeVar("T")
 
 
 class _ConnectTracker:
@@ -101,6 +103,35 @@ class Database:
             raise RuntimeError("database pool is not started")
         async with self.pool.connection(timeout=timeout) as conn:
             yield conn
+
+    async def run(self, work: Callable[[psycopg.AsyncConnection], Awaitable[T]], timeout: Optional[float] = None) -> T:
+        """Run ``work(conn)`` in one transaction on a pooled connection.
+
+        Waits at most ``timeout`` (default ``db_request_timeout``) for a
+        connection: a database that is down surfaces as ``PoolTimeout``,
+        which the error handlers answer with 503 + Retry-After. A pooled
+        connection that turns out to be broken (the server restarted) is
+        dropped by the pool and the work is retried once on another; units of
+        work are written to be safe to repeat (client-side ids, ``ON
+        CONFLICT DO NOTHING``).
+        """
+        if self.pool is None:
+            raise RuntimeError("database pool is not started")
+        timeout = self._settings.db_request_timeout if timeout is None else timeout
+        for attempt in range(2):
+            conn: Optional[psycopg.AsyncConnection] = None
+            try:
+                async with self.pool.connection(timeout=timeout) as conn:
+                    async with conn.transaction():
+                        return await work(conn)
+            except PoolTimeout:
+                raise
+            except psycopg.OperationalError:
+                if attempt == 0 and conn is not None and (conn.broken or conn.closed):
+                    log.info("database connection was broken; retrying once on a fresh one")
+                    continue
+                raise
+        raise RuntimeError("unreachable")  # pragma: no cover
 
     async def probe(self, timeout: float) -> str:
         """``SELECT 1`` through the pool, bounded by ``timeout`` seconds.

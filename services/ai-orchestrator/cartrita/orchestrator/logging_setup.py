@@ -1,16 +1,26 @@
-"""One-line, logfmt-style logging to stdout with secret scrubbing.
+"""Structured logging: one JSON object per line on stdout, secrets scrubbed.
 
 Every record (ours, uvicorn's, psycopg's, ...) goes through a single stdout
 handler whose formatter replaces any configured secret value with ``***``
 after formatting, so even an exception message that happens to contain a
-password cannot leak it. URLs should still be passed through
+password cannot leak it. Credentials in URLs are hidden too: ``token=``,
+``api_key=``, ``password=`` ... query values (uvicorn's access log shows the
+``?token=<jwt>`` of an EventSource / WebSocket request) and anything shaped
+like a JWT. URLs should still be passed through
 :func:`cartrita.orchestrator.config.redact` before logging.
+
+A line looks like::
+
+    {"ts": "2026-01-01T12:00:00.123Z", "level": "info", "logger": "uvicorn.access", "msg": "..."}
+
+(``exc`` is added when the record carries a traceback).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Iterable, List
@@ -21,6 +31,13 @@ REDACTED = "***"
 MIN_SCRUB_LENGTH = 4
 
 _HANDLER_MARK = "_cartrita_handler"
+
+#: ``?token=...`` / ``&api_key=...`` / ``password=...`` in URLs and key=value text
+_QUERY_SECRET_RE = re.compile(
+    r"(?i)([?&;](?:access_token|token|api[_-]?key|key|password|passwd|pwd|secret)=)[^&#;\s\"']+"
+)
+#: a JSON Web Token (header.payload.signature, base64url, header starts with {")
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
 class Scrubber:
@@ -36,6 +53,10 @@ class Scrubber:
         for s in self._secrets:
             if s in text:
                 text = text.replace(s, REDACTED)
+        if "=" in text:
+            text = _QUERY_SECRET_RE.sub(lambda m: m.group(1) + REDACTED, text)
+        if "eyJ" in text:
+            text = _JWT_RE.sub(REDACTED, text)
         return text
 
 
@@ -43,8 +64,8 @@ class Scrubber:
 scrubber = Scrubber()
 
 
-class LogfmtFormatter(logging.Formatter):
-    """``ts=... level=info logger=name msg="..." [exc="..."]`` on one line."""
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "msg"[, "exc"]}`` as one JSON line."""
 
     def __init__(self, scrub: Scrubber):
         super().__init__()
@@ -57,18 +78,23 @@ class LogfmtFormatter(logging.Formatter):
             msg = record.getMessage()
         except Exception:  # a broken format string must not kill logging
             msg = f"{record.msg!r} {record.args!r}"
-        parts = [
-            f"ts={ts}",
-            f"level={record.levelname.lower()}",
-            f"logger={record.name}",
-            f"msg={json.dumps(msg, ensure_ascii=False)}",
-        ]
+        line = {
+            "ts": ts,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": self._scrub(msg),
+        }
         if record.exc_info:
             if not record.exc_text:
                 record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            parts.append(f"exc={json.dumps(record.exc_text, ensure_ascii=False)}")
-        return self._scrub(" ".join(parts))
+            line["exc"] = self._scrub(record.exc_text)
+        # scrub again after encoding: JSON escaping must not hide a secret from the check
+        return self._scrub(json.dumps(line, ensure_ascii=False))
+
+
+#: the old name (logfmt lines before the switch to JSON)
+LogfmtFormatter = JsonFormatter
 
 
 def configure_logging(secrets: Iterable[str] = (), level: int = logging.INFO) -> None:
@@ -80,7 +106,7 @@ def configure_logging(secrets: Iterable[str] = (), level: int = logging.INFO) ->
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stdout)
     setattr(handler, _HANDLER_MARK, True)
-    handler.setFormatter(LogfmtFormatter(scrubber))
+    handler.setFormatter(JsonFormatter(scrubber))
     # other handlers on the root (e.g. from an embedding app) are left alone
     root.addHandler(handler)
     root.setLevel(level)

@@ -14,17 +14,30 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from . import SERVICE_NAME, __version__
+from .agents import AgentDirectory
+from .api import agents as agents_api
+from .api import auth as auth_api
+from .api import chat as chat_api
+from .api import conversations as conversations_api
 from .api import health as health_api
+from .api import memory as memory_api
 from .api import metrics as metrics_api
+from .api import voice as voice_api
 from .cache import Cache
+from .chat import ChatService
 from .config import EX_CONFIG, ConfigError, Settings, load_settings
 from .db import Database
+from .embeddings import EmbeddingService
 from .errors import install_error_handlers
+from .guard import ApiGuard
 from .health import HealthMonitor
 from .logging_setup import configure_logging
 from .metrics import Metrics, PrometheusMiddleware
+from .providers import build_providers
+from .ratelimit import RateLimiter
 
 log = logging.getLogger("cartrita.orchestrator")
 
@@ -52,6 +65,19 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.health.register("database", app.state.db.probe)
     app.state.health.register("redis", app.state.cache.probe)
 
+    state = app.state
+    state.limiter = RateLimiter(
+        state.cache, settings.rate_limit_requests, settings.rate_limit_window_seconds, state.metrics
+    )
+    state.providers = build_providers(settings, state.metrics)
+    state.embeddings = EmbeddingService(
+        state.providers.embedder, state.cache, settings.embedding_cache_ttl_seconds, state.metrics
+    )
+    state.agents = AgentDirectory(state.db, state.cache, settings.agents_cache_ttl_seconds)
+    state.chat = ChatService(
+        settings, state.db, state.cache, state.providers.chat, state.embeddings, state.agents, state.metrics
+    )
+
     @asynccontextmanager
     async def lifespan(_app) -> AsyncIterator[None]:
         log.info(
@@ -62,22 +88,50 @@ def create_app(settings: Settings) -> FastAPI:
             settings.database_url_redacted,
             settings.redis_url_redacted or "<not set>",
         )
+        log.info(
+            "providers: chat=%s (%s), embeddings=%s, voice=%s; rate limit %s",
+            state.providers.chat.name,
+            state.providers.chat.model,
+            state.embeddings.provider,
+            "deepgram" if state.providers.deepgram else "off",
+            f"{settings.rate_limit_requests}/{settings.rate_limit_window_seconds}s per client"
+            if settings.rate_limit_requests
+            else "off",
+        )
         await app.state.db.start()
         await app.state.cache.start()
         try:
             yield
         finally:
             log.info("shutting down")
+            await state.providers.close()
             await app.state.cache.close()
             await app.state.db.close()
 
     # FastAPI 0.92 has no lifespan= argument; Starlette 0.26's router does.
     app.router.lifespan_context = lifespan
 
+    # the last added middleware runs first: metrics -> CORS -> guard -> routes
+    app.add_middleware(ApiGuard, state=app.state)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allow_origins),
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            expose_headers=["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"],
+            max_age=600,
+        )
     app.add_middleware(PrometheusMiddleware, metrics=app.state.metrics, router=app.router)
     install_error_handlers(app)
     app.include_router(health_api.router)
     app.include_router(metrics_api.router)
+    app.include_router(auth_api.router)
+    app.include_router(chat_api.router)
+    app.include_router(conversations_api.router)
+    app.include_router(memory_api.router)
+    app.include_router(agents_api.router)
+    app.include_router(voice_api.router)
     return app
 
 

@@ -77,6 +77,80 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        # --- application counters ------------------------------------------
+        self.chats = Counter(
+            "chats",
+            "Chat turns, by transport (rest, sse, ws), provider and outcome.",
+            ["mode", "provider", "outcome"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.chat_tokens = Counter(
+            "chat_tokens",
+            "Chat tokens, by provider and kind (prompt = the user message, completion = the reply).",
+            ["provider", "kind"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.memory_operations = Counter(
+            "memory_operations",
+            "Semantic memory operations (insert, search, chat_context), by outcome.",
+            ["operation", "outcome"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.memory_items = Counter(
+            "memory_items_stored",
+            "Memory items stored.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.provider_requests = Counter(
+            "provider_requests",
+            "HTTP requests to model providers, by provider, kind and outcome (ok, retry, error).",
+            ["provider", "kind", "outcome"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.embedding_cache = Counter(
+            "embedding_cache",
+            "Embedding cache lookups in redis, by result (hit, miss).",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "auth_failures",
+            "Refused authentications, by reason.",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "rate_limited_requests",
+            "Requests refused with 429 by the rate limiter.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.rate_limit_errors = Counter(
+            "rate_limit_errors",
+            "Requests let through because the rate limiter could not reach redis (fail open).",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.bad_requests = Counter(
+            "bad_requests",
+            "Requests refused before reaching a route, by reason.",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.websockets = Gauge(
+            "websocket_connections",
+            "Open WebSocket chat connections.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         Info(
             "build",
             "Service build information.",

@@ -1,0 +1,31 @@
+using Cartrita.MigrationService.Data.Entities;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace Cartrita.MigrationService.Data.Configurations;
+
+internal sealed class MemoryConfiguration : IEntityTypeConfiguration<Memory>
+{
+    public void Configure(EntityTypeBuilder<Memory> builder)
+    {
+        builder.ToTable("memories");
+        builder.HasKey(m => m.Id).HasName("pk_memories");
+
+        builder.Property(m => m.Id).HasColumnName("id").HasDefaultValueSql(Sql.NewUuid);
+        builder.Property(m => m.Content).HasColumnName("content");
+        builder.Property(m => m.Metadata).HasColumnName("metadata").HasColumnType("jsonb")
+            .HasDefaultValueSql("'{}'::jsonb").ValueGeneratedNever();
+        builder.Property(m => m.Embedding).HasColumnName("embedding").HasColumnType($"vector({Memory.EmbeddingDimensions})");
+        builder.Property(m => m.CreatedAt).HasColumnName("created_at").HasDefaultValueSql(Sql.Now);
+        builder.Property(m => m.UpdatedAt).HasColumnName("updated_at").HasDefaultValueSql(Sql.Now);
+
+        // Approximate nearest-neighbour search by cosine distance (the <=> operator, CosineDistance in LINQ).
+        // m and ef_construction are pgvector's defaults, written out so a change of default cannot change the index.
+        builder.HasIndex(m => m.Embedding)
+            .HasDatabaseName("ix_memories_embedding")
+            .HasMethod("hnsw")
+            .HasOperators("vector_cosine_ops")
+            .HasStorageParameter("m", 16)
+            .HasStorageParameter("ef_construction", 64);
+    }
+}
