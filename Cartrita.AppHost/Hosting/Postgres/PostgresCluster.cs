@@ -42,11 +42,7 @@ internal sealed class PostgresCluster(PostgresBinaries binaries, ServiceAccount 
 
         // initdb reads the password from a file; keep it inside the (private) data folder's parent and delete it at once.
         var passwordFile = Path.Combine(Path.GetDirectoryName(dataDirectory)!, $".initdb-{Guid.NewGuid():N}");
-        await File.WriteAllTextAsync(passwordFile, password, cancellationToken);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
+        await PrivateFile.WriteAsync(passwordFile, password, cancellationToken);
         try
         {
             await account.TakeOwnershipAsync(passwordFile, cancellationToken);

@@ -1,3 +1,4 @@
+using Cartrita.AppHost.Hosting.LocalProcesses;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Aspire.Hosting;
@@ -58,11 +59,7 @@ public static class RedisProcessBuilderExtensions
                     daemonize no
                     requirepass "{Escape(await server.PasswordParameter.GetValueAsync(cancellationToken))}"
                     """;
-                await File.WriteAllTextAsync(server.ConfigFile, config, cancellationToken);
-                if (!OperatingSystem.IsWindows())
-                {
-                    File.SetUnixFileMode(server.ConfigFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                }
+                await PrivateFile.WriteAsync(server.ConfigFile, config, cancellationToken);
             })
             .OnConnectionStringAvailable(async (server, _, cancellationToken) =>
                 connectionString = await server.ConnectionStringExpression.GetValueAsync(cancellationToken));
