@@ -52,9 +52,32 @@ internal static class TestStack
         while (waits.Count > 0)
         {
             var done = await Task.WhenAny(waits);
-            await done; // rethrows the first failure
+            if (done.IsFaulted && done.Exception?.InnerException is Xunit.Sdk.XunitException failure)
+            {
+                // Say why: the failing resource's last console lines (the dashboard would show them).
+                var name = failure.Message.Split(' ')[0];
+                throw new Xunit.Sdk.XunitException($"{failure.Message}\n--- last lines of {name}'s console ---\n{await TailAsync(app, name)}");
+            }
+            await done;
             waits.Remove(done);
         }
+    }
+
+    private static async Task<string> TailAsync(DistributedApplication app, string resourceName, int lines = 40)
+    {
+        var collected = new List<string>();
+        using var quiet = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        try
+        {
+            await foreach (var batch in app.Services.GetRequiredService<ResourceLoggerService>().WatchAsync(resourceName).WithCancellation(quiet.Token))
+            {
+                collected.AddRange(batch.Select(line => line.Content));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        return string.Join('\n', collected.TakeLast(lines));
     }
 
     private static async Task WaitHealthyAsync(ResourceNotificationService notifications, string name, CancellationToken cancellationToken)

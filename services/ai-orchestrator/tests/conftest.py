@@ -38,6 +38,7 @@ class Sentinels:
     jwt_secret: str = field(default_factory=lambda: "jwtSentinel" + secrets.token_hex(24))
     openai_key: str = field(default_factory=lambda: "sk-openaiSentinel" + secrets.token_hex(8))
     deepgram_key: str = field(default_factory=lambda: "dgSentinel" + secrets.token_hex(8))
+    anthropic_key: str = field(default_factory=lambda: "sk-ant-Sentinel" + secrets.token_hex(8))
     api_key: str = field(default_factory=lambda: "apiSentinel" + secrets.token_hex(8))
 
     def all(self) -> List[str]:
@@ -47,6 +48,7 @@ class Sentinels:
             self.jwt_secret,
             self.openai_key,
             self.deepgram_key,
+            self.anthropic_key,
             self.api_key,
         ]
 

@@ -83,3 +83,58 @@ def test_invalid_configuration_is_refused(env, names):
 
 def test_exit_code_is_ex_config():
     assert EX_CONFIG == 78
+
+
+def test_provider_base_urls_rate_limits_and_cors():
+    s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT})
+    assert s.openai_base_url == "https://api.openai.com/v1"
+    assert s.anthropic_base_url == "https://api.anthropic.com"
+    assert s.deepgram_base_url == "https://api.deepgram.com"
+    assert (s.rate_limit_requests, s.rate_limit_window_seconds) == (120, 60)
+    assert s.cors_allow_origins == ()  # production: no CORS unless configured
+
+    s = load_settings(
+        {
+            "DATABASE_URL": GOOD_DB,
+            "JWT_SECRET_KEY": GOOD_JWT,
+            "CARTRITA_ENV": "development",
+            "OPENAI_BASE_URL": "http://127.0.0.1:9999/v1/",
+            "ANTHROPIC_BASE_URL": "http://proxy.local:8080",
+            "DEEPGRAM_BASE_URL": "https://dg.example.com",
+            "RATE_LIMIT_REQUESTS": "0",
+            "RATE_LIMIT_WINDOW_SECONDS": "10",
+        }
+    )
+    assert s.openai_base_url == "http://127.0.0.1:9999/v1"  # trailing slash dropped
+    assert s.anthropic_base_url == "http://proxy.local:8080"
+    assert s.rate_limit_requests == 0 and s.rate_limit_window_seconds == 10
+    assert s.cors_allow_origins == ("*",)  # development default
+
+    s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT,
+                       "CORS_ALLOW_ORIGINS": "https://app.example.com, http://localhost:3000/"})
+    assert s.cors_allow_origins == ("https://app.example.com", "http://localhost:3000")
+
+
+def test_base_url_credentials_are_scrubbed():
+    s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT,
+                       "OPENAI_BASE_URL": "https://user:proxyPassw0rd@proxy.example.com/v1"})
+    assert "proxyPassw0rd" in s.secret_values()
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("OPENAI_BASE_URL", "ftp://x"),
+        ("ANTHROPIC_BASE_URL", "not a url"),
+        ("DEEPGRAM_BASE_URL", "http://"),
+        ("RATE_LIMIT_REQUESTS", "-1"),
+        ("RATE_LIMIT_REQUESTS", "many"),
+        ("RATE_LIMIT_WINDOW_SECONDS", "0"),
+        ("CORS_ALLOW_ORIGINS", "https://app.example.com/path"),
+    ],
+)
+def test_invalid_new_settings_are_refused(name, value):
+    with pytest.raises(ConfigError) as info:
+        load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, name: value})
+    assert name in info.value.render()
+    assert len(info.value.problems) == 1

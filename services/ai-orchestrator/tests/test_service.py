@@ -8,6 +8,8 @@ check runs last so that it covers every log line written before it.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import subprocess
 import time
 
@@ -279,6 +281,24 @@ def test_startup_is_refused_for_bad_configuration(overrides, variable, sentinels
         assert secret not in stdout + stderr
 
 
+def test_logs_are_json_lines(app):
+    lines = [line for line in app.stdout_path.read_text().splitlines() if line.strip()]
+    assert len(lines) > 20
+    for line in lines:
+        record = json.loads(line)
+        assert {"ts", "level", "logger", "msg"} <= set(record), line
+
+
+def test_nothing_answered_500(client):
+    """Across the whole session (bad input, outages, provider failures): never a 500."""
+    samples = metric_samples(client.get("/metrics").text)
+    five_hundreds = [
+        labels for (name, labels), v in samples.items()
+        if name == "cartrita_orchestrator_http_requests_total" and ("status", "500") in labels and v
+    ]
+    assert five_hundreds == []
+
+
 def test_no_secret_in_any_output_or_response(app, client, sentinels, seen):
     """Runs last: the app's whole log (incl. both outages) and every body seen."""
     client.get("/health")
@@ -292,3 +312,6 @@ def test_no_secret_in_any_output_or_response(app, client, sentinels, seen):
         assert secret not in output, "secret leaked into the service output"
         for body in seen.bodies:
             assert secret not in body, "secret leaked into a response body"
+    # no bearer token either (EventSource / WebSocket requests carry one in the query)
+    assert not re.search(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ", output)
+

@@ -1,0 +1,66 @@
+"""GET /api/conversations and GET /api/conversations/{id}: history from PostgreSQL."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+
+from .. import store
+from ..chat import iso
+from ..errors import NotFound
+
+router = APIRouter(tags=["conversations"])
+
+
+@router.get("/api/conversations", summary="Conversations, most recently active first")
+async def list_conversations(
+    request: Request,
+    limit: int = Query(20, ge=1, le=100),
+    offset: int = Query(0, ge=0, le=1_000_000_000),
+) -> dict:
+    rows = await request.app.state.db.run(lambda conn: store.list_conversations(conn, limit, offset))
+    return {
+        "conversations": [
+            {
+                "id": str(r["id"]),
+                "title": r["title"],
+                "agent": r["agent"],
+                "created_at": iso(r["created_at"]),
+                "updated_at": iso(r["updated_at"]),
+                "message_count": r["message_count"],
+            }
+            for r in rows
+        ]
+    }
+
+
+@router.get("/api/conversations/{conversation_id}", summary="One conversation with its messages")
+async def get_conversation(request: Request, conversation_id: UUID) -> dict:
+    async def load(conn):
+        conv = await store.get_conversation(conn, conversation_id)
+        if conv is None:
+            return None, []
+        return conv, await store.conversation_messages(conn, conversation_id)
+
+    conv, messages = await request.app.state.db.run(load)
+    if conv is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+    return {
+        "id": str(conv["id"]),
+        "title": conv["title"],
+        "agent": conv["agent"],
+        "created_at": iso(conv["created_at"]),
+        "updated_at": iso(conv["updated_at"]),
+        "messages": [
+            {
+                "id": str(m["id"]),
+                "role": m["role"],
+                "content": m["content"],
+                "agent": m["agent"],
+                "provider": m["provider"],
+                "created_at": iso(m["created_at"]),
+            }
+            for m in messages
+        ],
+    }

@@ -1,0 +1,63 @@
+"""POST /api/memory (one item or a batch) and POST /api/memory/search."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+
+from .. import store
+from ..chat import iso
+from ..embeddings import vector_literal
+from ..models import MemoryCreate, MemorySearch, parse_model
+
+router = APIRouter(tags=["memory"])
+
+
+@router.post("/api/memory", status_code=201, summary="Store memories: {content, metadata?} or {items: [...]}")
+async def create_memories(request: Request, payload: Dict[str, Any] = Body(...)) -> JSONResponse:
+    state = request.app.state
+    req = parse_model(MemoryCreate, payload)
+    items = req.all_items()
+    try:
+        vectors = await state.embeddings.embed_many([i.content for i in items])
+    except BaseException:
+        state.metrics.memory_operations.labels("insert", "error").inc()
+        raise
+    rows = [(store.new_id(), i.content, i.metadata or {}, vector_literal(v)) for i, v in zip(items, vectors)]
+    try:
+        await state.db.run(lambda conn: store.insert_memories(conn, rows))
+    except BaseException:
+        state.metrics.memory_operations.labels("insert", "error").inc()
+        raise
+    state.metrics.memory_operations.labels("insert", "ok").inc()
+    state.metrics.memory_items.inc(len(rows))
+    return JSONResponse(status_code=201, content={"ids": [str(r[0]) for r in rows], "count": len(rows)})
+
+
+@router.post("/api/memory/search", summary="Nearest memories by cosine distance (HNSW index)")
+async def search_memories(request: Request, payload: Dict[str, Any] = Body(...)) -> dict:
+    state = request.app.state
+    req = parse_model(MemorySearch, payload)
+    try:
+        vec = vector_literal(await state.embeddings.embed_query(req.query))
+        k = req.k
+        rows = await state.db.run(lambda conn: store.search_memories(conn, vec, k, max(40, 2 * k)))
+    except BaseException:
+        state.metrics.memory_operations.labels("search", "error").inc()
+        raise
+    state.metrics.memory_operations.labels("search", "ok").inc()
+    return {
+        "results": [
+            {
+                "id": str(r["id"]),
+                "content": r["content"],
+                "metadata": r["metadata"],
+                "score": round(1.0 - float(r["distance"]), 6),
+                "distance": round(float(r["distance"]), 6),
+                "created_at": iso(r["created_at"]),
+            }
+            for r in rows
+        ]
+    }

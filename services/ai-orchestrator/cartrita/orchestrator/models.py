@@ -1,0 +1,175 @@
+"""Request bodies (pydantic v1) with strict types and text checks.
+
+Strings must be real strings (no number-to-string coercion), valid Unicode
+(no lone surrogates) and free of NUL characters (PostgreSQL ``text`` and
+``jsonb`` cannot store them), so bad input is a 4xx here rather than a
+database error later.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Dict, List, Optional
+from uuid import UUID
+
+from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, conint, conlist, root_validator, validator
+
+from .errors import InvalidInput, describe_validation_errors
+
+MAX_MESSAGE_CHARS = 16_000
+MAX_MEMORY_CHARS = 16_000
+MAX_MEMORY_BATCH = 256
+MAX_SEARCH_K = 50
+MAX_METADATA_DEPTH = 16
+_AGENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def check_text(value: str, what: str = "text") -> str:
+    if "\x00" in value:
+        raise ValueError(f"{what} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+def _non_empty_text(value: str, what: str, max_chars: int) -> str:
+    check_text(value, what)
+    if len(value) > max_chars:
+        raise ValueError(f"{what} is too long ({len(value)} characters, at most {max_chars})")
+    if not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    return value
+
+
+def check_json_value(value: Any, depth: int = 0) -> None:
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+    if isinstance(value, str):
+        check_text(value, "metadata")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("metadata numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError("metadata keys must be strings")
+            check_text(k, "metadata")
+            check_json_value(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            check_json_value(v, depth + 1)
+    elif value is None or isinstance(value, (bool, int)):
+        pass
+    else:  # pragma: no cover - JSON cannot produce anything else
+        raise ValueError("metadata must be JSON")
+
+
+class ChatRequest(BaseModel):
+    message: StrictStr
+    conversation_id: Optional[UUID] = None
+    agent: Optional[StrictStr] = None
+
+    @validator("message")
+    def _message(cls, v: str) -> str:
+        return _non_empty_text(v, "message", MAX_MESSAGE_CHARS)
+
+    @validator("agent")
+    def _agent(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return None
+        check_text(v, "agent")
+        v = v.strip().lower()
+        if not v:
+            return None
+        if not _AGENT_RE.match(v):
+            raise ValueError("agent must be an agent name like 'general' (see GET /api/agents)")
+        return v
+
+
+def _memory_content(v: Optional[str]) -> Optional[str]:
+    if v is None:
+        return None
+    return _non_empty_text(v, "content", MAX_MEMORY_CHARS)
+
+
+def _memory_metadata(v: Any) -> Any:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError("metadata must be a JSON object")
+    check_json_value(v)
+    return v
+
+
+class MemoryItem(BaseModel):
+    content: StrictStr
+    metadata: Optional[Dict[str, Any]] = None
+
+    _content = validator("content", allow_reuse=True)(_memory_content)
+    _metadata = validator("metadata", pre=True, always=True, allow_reuse=True)(_memory_metadata)
+
+
+class MemoryCreate(BaseModel):
+    """Either one item (``content`` + ``metadata``) or ``items``."""
+
+    content: Optional[StrictStr] = None
+    metadata: Optional[Dict[str, Any]] = None
+    items: Optional[conlist(MemoryItem, min_items=1, max_items=MAX_MEMORY_BATCH)] = None  # type: ignore[valid-type]
+
+    _content = validator("content", allow_reuse=True)(_memory_content)
+    _metadata = validator("metadata", pre=True, allow_reuse=True)(_memory_metadata)
+
+    @root_validator(pre=True)
+    def _one_form(cls, values: Dict[str, Any]) -> Dict[str, Any]:
+        has_items = values.get("items") is not None
+        has_content = values.get("content") is not None
+        if has_items and (has_content or values.get("metadata") is not None):
+            raise ValueError("send either {content, metadata} or {items: [...]}, not both")
+        if not has_items and not has_content:
+            raise ValueError("content (or items) is required")
+        return values
+
+    def all_items(self) -> List[MemoryItem]:
+        if self.items is not None:
+            return list(self.items)
+        # already validated field by field above
+        return [MemoryItem.construct(content=self.content, metadata=self.metadata or {})]
+
+
+class MemorySearch(BaseModel):
+    query: StrictStr
+    k: conint(strict=True, ge=1, le=MAX_SEARCH_K) = 5  # type: ignore[valid-type]
+
+    @validator("query")
+    def _query(cls, v: str) -> str:
+        return _non_empty_text(v, "query", MAX_MESSAGE_CHARS)
+
+
+class TokenRequest(BaseModel):
+    api_key: StrictStr
+
+
+def parse_model(model, data: Dict[str, Any], location: str = "body"):
+    """Validate ``data`` with ``model`` or raise a 422 :class:`InvalidInput`."""
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        errors = describe_validation_errors(exc.errors())
+        for e in errors:
+            e["loc"] = [location] + e["loc"]
+        detail = "; ".join(f"{'.'.join(e['loc'][1:]) or location}: {e['msg']}" for e in errors)
+        raise InvalidInput(detail, extra={"errors": errors}) from None
+
+
+__all__ = [
+    "ChatRequest",
+    "MemoryCreate",
+    "MemoryItem",
+    "MemorySearch",
+    "StrictInt",
+    "TokenRequest",
+    "parse_model",
+]
