@@ -49,6 +49,7 @@ var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orch
     .WithEnvironment("DEEPGRAM_API_KEY", deepgramApiKey)
     .WithEnvironment("CARTRITA_ENV", builder.ExecutionContext.IsRunMode ? "development" : "production")
     .WithEnvironment("TESTING", options.Testing ? "true" : "false")
+    .WithEnvironmentIfSet("RATE_LIMIT_REQUESTS", options.Orchestrator.RateLimitRequests)
     .WithHttpHealthCheck("/health")
     .WaitFor(redis)
     .WaitForCompletion(migrations)

@@ -44,6 +44,12 @@ public sealed class CartritaOptions
     {
         /// <summary>Restart uvicorn on code changes (run mode).</summary>
         public bool Reload { get; set; } = true;
+
+        /// <summary>
+        /// Requests per client per minute, passed as RATE_LIMIT_REQUESTS (0 turns the limiter off); unset keeps the
+        /// orchestrator's own default (120). Load tests raise it.
+        /// </summary>
+        public int? RateLimitRequests { get; set; }
     }
 
     /// <summary>Where the local servers' programs are; override for a non-Debian layout.</summary>

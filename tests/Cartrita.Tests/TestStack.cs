@@ -21,6 +21,9 @@ internal static class TestStack
         "--Cartrita:Ports:Orchestrator=0",
         "--Cartrita:Ports:Frontend=0",
         "--Cartrita:Orchestrator:Reload=false",
+        // Load tests send thousands of requests as one client: effectively no limit (the limiter still counts in Redis).
+        // Reliability/HostileInputTests checks that the limit holds on an orchestrator of its own with a small one.
+        "--Cartrita:Orchestrator:RateLimitRequests=1000000",
         "--Cartrita:Testing=true",
         $"--Cartrita:Backups:Directory={Path.Combine(dataDirectory, "backups")}",
         $"--Cartrita:Backups:Keep={BackupsKept}",

@@ -1,0 +1,359 @@
+using System.Globalization;
+using System.Text;
+using Cartrita.Publishing.Deployment;
+using Cartrita.Publishing.Manifest;
+
+namespace Cartrita.Publishing.Compose;
+
+/// <summary>
+/// Writes a deployment plan as Docker Compose files:
+/// <list type="bullet">
+/// <item><c>docker-compose.prod.yml</c>: every workload hardened (non-root user, read-only root, no-new-privileges,
+/// all capabilities dropped, tmpfs for writable paths, limits and reservations, health checks, ordered start with
+/// <c>service_healthy</c> / <c>service_completed_successfully</c>, restart policies, an internal and an external network,
+/// ports published only for external bindings) with secrets as Docker secrets read from files, never as values;</item>
+/// <item><c>docker-compose.yml</c>: only the plain images (the data stores), ports on 127.0.0.1, for development;</item>
+/// <item><c>.env.example</c>: the names of the settings and parameters, without values;</item>
+/// <item><c>secrets/</c>: one file per secret (git-ignored), from the deployment's parameter values.</item>
+/// </list>
+/// Images that cannot read <c>NAME_FILE</c> themselves get a one-line <c>/bin/sh</c> entrypoint that reads their secret
+/// files into their environment and then <c>exec</c>s the image's own command.
+/// </summary>
+public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values)
+{
+    /// <summary>The production file.</summary>
+    public const string ProductionFile = "docker-compose.prod.yml";
+
+    /// <summary>The development file (data stores only).</summary>
+    public const string DevelopmentFile = "docker-compose.yml";
+
+    /// <summary>The names of the settings and parameters.</summary>
+    public const string EnvExampleFile = ".env.example";
+
+    private const string SecretsFolder = "secrets";
+
+    /// <summary>Produces the files for <paramref name="outputDirectory"/> (nothing is written yet).</summary>
+    /// <param name="outputDirectory">Where the files will go (relative paths in them are computed from here).</param>
+    /// <param name="sources">The manifest and profile names for the header.</param>
+    public PublishOutput Publish(string outputDirectory, params string[] sources)
+    {
+        var output = new PublishOutput(outputDirectory);
+        var context = new Context(plan, values, output);
+        var header = PublishOutput.Header("publish compose", sources);
+
+        var production = new ComposeFile();
+        foreach (var workload in plan.Workloads)
+        {
+            production.Services[workload.ServiceName] = context.Service(workload, development: false);
+        }
+        context.AddTopLevel(production, development: false);
+        output.Files[ProductionFile] = header + ComposeYaml.Serialize(production);
+
+        context.ResetUsage();
+        var development = new ComposeFile();
+        foreach (var workload in plan.Workloads.Where(w => w.Image is ImageReference && w.Role == WorkloadRole.Service))
+        {
+            development.Services[workload.ServiceName] = context.Service(workload, development: true);
+        }
+        context.AddTopLevel(development, development: true);
+        output.Files[DevelopmentFile] = header.Replace("(publish compose)", "(publish compose; development: data stores only)", StringComparison.Ordinal) +
+            ComposeYaml.Serialize(development);
+
+        output.Files[EnvExampleFile] = context.EnvExample(header);
+        return output;
+    }
+
+    /// <summary>Escapes text for Compose, which would otherwise interpolate <c>$NAME</c>.</summary>
+    public static string Escape(string text) => text.Replace("$", "$$", StringComparison.Ordinal);
+
+    private sealed class Context(DeploymentPlan plan, ParameterValues values, PublishOutput output)
+    {
+        private readonly string _prefix = ParameterValues.EnvironmentName(plan.Profile.Name);
+        private readonly SortedDictionary<string, string> _settings = new(StringComparer.Ordinal);
+        private readonly SortedSet<string> _usedSecrets = new(StringComparer.Ordinal);
+        private readonly SortedSet<string> _usedVolumes = new(StringComparer.Ordinal);
+        private readonly SortedSet<string> _usedNetworks = new(StringComparer.Ordinal);
+
+        private string InternalNetwork => plan.Profile.Networks.Internal ?? $"{plan.Profile.Name}-internal";
+        private string ExternalNetwork => plan.Profile.Networks.External ?? $"{plan.Profile.Name}-external";
+
+        public void ResetUsage()
+        {
+            _usedSecrets.Clear();
+            _usedVolumes.Clear();
+            _usedNetworks.Clear();
+        }
+
+        public ComposeService Service(Workload workload, bool development)
+        {
+            var service = new ComposeService
+            {
+                User = workload.User,
+                ReadOnly = true,
+                SecurityOpt = ["no-new-privileges:true"],
+                CapDrop = ["ALL"],
+                Tmpfs = [.. workload.WritablePaths],
+                Restart = workload.Restart,
+                Deploy = new ComposeDeploy
+                {
+                    Resources = new ComposeResources
+                    {
+                        Limits = new ComposeResourceAmount { Cpus = workload.Resources.LimitCpus, Memory = workload.Resources.LimitMemory },
+                        Reservations = new ComposeResourceAmount { Cpus = workload.Resources.ReservedCpus, Memory = workload.Resources.ReservedMemory },
+                    },
+                },
+                StopGracePeriod = workload.Volumes.Count > 0 ? "30s" : null,
+                Logging = new ComposeLogging { Options = new() { ["max-size"] = "10m", ["max-file"] = "3" } },
+            };
+
+            Image(workload, service);
+            Environment(workload, service);
+            Ports(workload, service, development);
+            Volumes(workload, service);
+            Health(workload, service);
+            if (!development)
+            {
+                Networks(workload, service);
+                DependsOn(workload, service);
+            }
+            return service;
+        }
+
+        private void Image(Workload workload, ComposeService service)
+        {
+            switch (workload.Image)
+            {
+                case ImageReference reference:
+                    service.Image = reference.Image;
+                    break;
+                case ImageBuild build:
+                    service.Image = BuiltImage(workload);
+                    service.Build = new ComposeBuild
+                    {
+                        Context = RelativeFromOutput(build.Context),
+                        Dockerfile = Path.GetRelativePath(build.Context, build.Dockerfile).Replace('\\', '/'),
+                        Args = build.Args.Count == 0 ? null : build.Args.ToDictionary(a => a.Key, a => Escape(a.Value)),
+                    };
+                    break;
+                case ProjectImage:
+                    // Built with `dotnet publish /t:PublishContainer` and pushed under this name.
+                    service.Image = BuiltImage(workload);
+                    break;
+            }
+        }
+
+        private string BuiltImage(Workload workload)
+        {
+            var registry = Setting($"{_prefix}_REGISTRY", plan.Profile.Name);
+            var tag = Setting($"{_prefix}_TAG", "latest");
+            return $"{registry}/{workload.ServiceName}:{tag}";
+        }
+
+        private void Environment(Workload workload, ComposeService service)
+        {
+            var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+            var fromFiles = new List<(string Variable, string Secret)>();
+            foreach (var variable in workload.Environment)
+            {
+                if (!variable.Value.IsSecret)
+                {
+                    environment[variable.Name] = Render(variable.Value);
+                    continue;
+                }
+                var secret = variable.Value.SingleParameter is { } parameter
+                    ? ParameterValues.SecretFileName(parameter.Parameter)
+                    : $"{workload.ServiceName}-{Slug(variable.Name)}";
+                AddSecret(secret, variable.Value.Render(values.Get, s => s.Default));
+                if (workload.FileEnvironment.Contains(variable.Name))
+                {
+                    environment[$"{variable.Name}_FILE"] = $"/run/secrets/{secret}";
+                }
+                else
+                {
+                    fromFiles.Add((variable.Name, secret));
+                }
+            }
+            service.Environment = environment.Count == 0 ? null : environment;
+            service.Secrets = [.. fromFiles.Select(f => f.Secret).Concat(environment.Where(e => e.Key.EndsWith("_FILE", StringComparison.Ordinal) &&
+                e.Value.StartsWith("/run/secrets/", StringComparison.Ordinal)).Select(e => e.Value["/run/secrets/".Length..])).Distinct().Order(StringComparer.Ordinal)];
+
+            if (fromFiles.Count > 0)
+            {
+                var command = workload.Command ?? throw new PublishingException(
+                    $"resource '{workload.Name}': its secrets ({string.Join(", ", fromFiles.Select(f => f.Variable))}) are read from files by a " +
+                    "small entrypoint that then runs the image's command, but that command is unknown (no Dockerfile CMD, no known image). " +
+                    "Set 'command' for it in the deployment profile.");
+                // One line of POSIX sh: read each secret file (failing if one is missing), then exec the image's command
+                // with the values in its environment. Nothing secret is in the Compose file or `docker inspect`.
+                var reads = fromFiles.Select((f, i) => $"s{i}=$(cat /run/secrets/{f.Secret})");
+                var assignments = fromFiles.Select((f, i) => $"\"{f.Variable}=$s{i}\"");
+                var script = $"set -e; {string.Join("; ", reads)}; exec env {string.Join(' ', assignments)} \"$@\"";
+                service.Entrypoint = ["/bin/sh", "-c", Escape(script), workload.ServiceName];
+                service.Command = [.. command.Select(Render)];
+            }
+            else
+            {
+                service.Entrypoint = workload.Entrypoint is null ? null : [Escape(workload.Entrypoint)];
+                service.Command = workload.Args is null ? null : [.. workload.Args.Select(Render)];
+            }
+        }
+
+        private void Ports(Workload workload, ComposeService service, bool development)
+        {
+            var published = workload.Ports.Where(p => development || p.External).ToList();
+            if (published.Count == 0)
+            {
+                return;
+            }
+            service.Ports = [.. published.Select(port =>
+            {
+                var name = published.Count == 1
+                    ? $"{ParameterValues.EnvironmentName(workload.Name)}_PORT"
+                    : $"{ParameterValues.EnvironmentName(workload.Name)}_{ParameterValues.EnvironmentName(port.Name)}_PORT";
+                var hostPort = Setting(name, port.HostPort.ToString(CultureInfo.InvariantCulture));
+                var container = port.ContainerPort.ToString(CultureInfo.InvariantCulture);
+                return development ? $"127.0.0.1:{hostPort}:{container}" : $"{hostPort}:{container}";
+            })];
+        }
+
+        private void Volumes(Workload workload, ComposeService service)
+        {
+            var mounts = new List<string>();
+            foreach (var volume in workload.Volumes)
+            {
+                _usedVolumes.Add(volume.Name);
+                mounts.Add($"{volume.Name}:{volume.Target}{(volume.ReadOnly ? ":ro" : "")}");
+            }
+            foreach (var mount in workload.BindMounts)
+            {
+                var source = RelativeFromOutput(plan.Manifest.ResolvePath(mount.Source));
+                mounts.Add($"{(source.StartsWith('.') ? source : "./" + source)}:{mount.Target}{(mount.ReadOnly ? ":ro" : "")}");
+            }
+            service.Volumes = mounts.Count == 0 ? null : mounts;
+        }
+
+        private static void Health(Workload workload, ComposeService service)
+        {
+            if (workload.Role == WorkloadRole.Job)
+            {
+                // A run-to-completion job: its exit status, not a probe, is what dependents wait for.
+                service.Healthcheck = new ComposeHealthcheck { Disable = true };
+                return;
+            }
+            if (workload.Health?.ComposeTest is { } test)
+            {
+                service.Healthcheck = new ComposeHealthcheck
+                {
+                    Test = [.. test.Select(Escape)],
+                    Interval = $"{workload.Health.IntervalSeconds}s",
+                    Timeout = $"{workload.Health.TimeoutSeconds}s",
+                    Retries = workload.Health.Retries,
+                    StartPeriod = $"{workload.Health.StartPeriodSeconds}s",
+                };
+            }
+        }
+
+        private void Networks(Workload workload, ComposeService service)
+        {
+            var networks = new List<string>();
+            if (plan.OnInternalNetwork(workload))
+            {
+                networks.Add(InternalNetwork);
+            }
+            if (DeploymentPlan.OnExternalNetwork(workload))
+            {
+                networks.Add(ExternalNetwork);
+            }
+            _usedNetworks.UnionWith(networks);
+            service.Networks = networks;
+        }
+
+        private void DependsOn(Workload workload, ComposeService service)
+        {
+            if (workload.Dependencies.Count == 0)
+            {
+                return;
+            }
+            service.DependsOn = workload.Dependencies.ToDictionary(
+                d => ExpressionResolver.HostName(d.Target),
+                d => new ComposeDependency
+                {
+                    Condition = d.Condition switch
+                    {
+                        DependencyCondition.Completed => "service_completed_successfully",
+                        DependencyCondition.Healthy when plan[d.Target].Health?.ComposeTest is not null => "service_healthy",
+                        DependencyCondition.Healthy => throw new PublishingException(
+                            $"resource '{workload.Name}' waits for '{d.Target}' to be healthy, but '{d.Target}' has no health check."),
+                        _ => "service_started",
+                    },
+                });
+        }
+
+        public void AddTopLevel(ComposeFile file, bool development)
+        {
+            if (!development && _usedNetworks.Count > 0)
+            {
+                file.Networks = _usedNetworks.ToDictionary(
+                    n => n, n => new ComposeNetwork { Internal = n == InternalNetwork ? true : null });
+            }
+            if (_usedVolumes.Count > 0)
+            {
+                file.Volumes = _usedVolumes.ToDictionary(v => v, _ => new ComposeVolume());
+            }
+            if (_usedSecrets.Count > 0)
+            {
+                file.Secrets = _usedSecrets.ToDictionary(s => s, s => new ComposeSecret { File = $"./{SecretsFolder}/{s}" });
+            }
+        }
+
+        public string EnvExample(string header)
+        {
+            var text = new StringBuilder(header);
+            text.AppendLine("#");
+            text.AppendLine("# Names only. Copy to .env (git-ignored) and set what you need; leave a line empty for its default.");
+            text.AppendLine();
+            text.AppendLine($"# Read by docker compose when it starts {ProductionFile} / {DevelopmentFile}:");
+            foreach (var name in _settings.Keys)
+            {
+                text.AppendLine($"{name}=");
+            }
+            text.AppendLine();
+            text.AppendLine("# Read when publishing (the Aspire parameters). Secret values end up only in ./secrets/ (git-ignored),");
+            text.AppendLine("# never in the Compose files; unset secrets are generated once and kept there.");
+            foreach (var parameter in plan.Manifest.Parameters)
+            {
+                text.AppendLine($"{ParameterValues.EnvironmentName(parameter.Name)}=");
+            }
+            return text.ToString();
+        }
+
+        private void AddSecret(string name, string content)
+        {
+            _usedSecrets.Add(name);
+            var path = $"{SecretsFolder}/{name}";
+            if (output.SecretFiles.TryGetValue(path, out var existing) && existing != content)
+            {
+                throw new PublishingException($"Two different values would share the secret '{name}'.");
+            }
+            output.SecretFiles[path] = content;
+        }
+
+        private string Setting(string name, string defaultValue)
+        {
+            _settings[name] = defaultValue;
+            return $"${{{name}:-{Escape(defaultValue)}}}";
+        }
+
+        private string Render(ResolvedValue value) =>
+            value.Render(values.Get, s => Setting(s.Name, s.Default), Escape);
+
+        private string RelativeFromOutput(string path)
+        {
+            var relative = Path.GetRelativePath(output.Directory, path).Replace('\\', '/');
+            return relative.Length == 0 ? "." : relative;
+        }
+
+        private static string Slug(string name) =>
+            new([.. name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')]);
+    }
+}

@@ -1,0 +1,82 @@
+namespace Cartrita.Publishing.Deployment;
+
+/// <summary>
+/// What the publishers know about common images that Aspire's integrations use, so that they run hardened without a
+/// profile: the non-root user the image is built for, its command, the paths it writes outside its volumes, a health
+/// command, and which variables its entrypoint reads from <c>NAME_FILE</c> itself.
+/// </summary>
+public sealed record KnownImage(
+    string User,
+    IReadOnlyList<string> Entrypoint,
+    IReadOnlyList<string> Cmd,
+    IReadOnlyList<string> WritablePaths,
+    IReadOnlyList<string> HealthCommand,
+    IReadOnlyList<string> FileEnvironment,
+    IReadOnlyDictionary<string, string> KubernetesEnvironment)
+{
+    /// <summary>Replaced in <see cref="HealthCommand"/> by the container port of the image's first binding.</summary>
+    public const string PortPlaceholder = "{port}";
+
+    private static readonly KnownImage Postgres = new(
+        User: "999:999", // the image's postgres user
+        Entrypoint: ["docker-entrypoint.sh"],
+        Cmd: ["postgres"],
+        WritablePaths: ["/tmp", "/var/run/postgresql"],
+        HealthCommand: ["pg_isready", "-q", "-h", "127.0.0.1", "-p", PortPlaceholder],
+        FileEnvironment: ["POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "POSTGRES_INITDB_ARGS"],
+        // A volume's root may hold lost+found; initdb wants an empty directory.
+        KubernetesEnvironment: new Dictionary<string, string> { ["PGDATA"] = "/var/lib/postgresql/data/pgdata" });
+
+    private static readonly KnownImage Redis = new(
+        User: "999:999", // the image's redis user
+        Entrypoint: ["docker-entrypoint.sh"],
+        Cmd: ["redis-server"],
+        WritablePaths: ["/tmp"],
+        // NOAUTH means the server is up and serving; the check needs no password.
+        HealthCommand: ["/bin/sh", "-c", "redis-cli -p " + PortPlaceholder + " ping | grep -qE 'PONG|NOAUTH'"],
+        FileEnvironment: [],
+        KubernetesEnvironment: new Dictionary<string, string>());
+
+    private static readonly KnownImage RabbitMq = new(
+        User: "999:999", // the image's rabbitmq user
+        Entrypoint: ["docker-entrypoint.sh"],
+        Cmd: ["rabbitmq-server"],
+        WritablePaths: ["/tmp", "/etc/rabbitmq"],
+        HealthCommand: ["rabbitmq-diagnostics", "-q", "ping"],
+        FileEnvironment: [],
+        KubernetesEnvironment: new Dictionary<string, string>());
+
+    private static readonly Dictionary<string, KnownImage> Repositories = new(StringComparer.Ordinal)
+    {
+        ["postgres"] = Postgres,
+        ["pgvector/pgvector"] = Postgres,
+        ["redis"] = Redis,
+        ["rabbitmq"] = RabbitMq,
+    };
+
+    /// <summary>What is known about <paramref name="image"/> (<c>docker.io/library/redis:7.0.15</c>), or <see langword="null"/>.</summary>
+    public static KnownImage? Find(string image) => Repositories.GetValueOrDefault(Repository(image));
+
+    /// <summary>The repository of an image reference, without registry, <c>library/</c>, tag or digest.</summary>
+    public static string Repository(string image)
+    {
+        var name = image;
+        var at = name.IndexOf('@');
+        if (at >= 0)
+        {
+            name = name[..at];
+        }
+        var lastSlash = name.LastIndexOf('/');
+        var colon = name.LastIndexOf(':');
+        if (colon > lastSlash)
+        {
+            name = name[..colon];
+        }
+        var firstSlash = name.IndexOf('/');
+        if (firstSlash > 0 && (name[..firstSlash].Contains('.') || name[..firstSlash].Contains(':') || name[..firstSlash] == "localhost"))
+        {
+            name = name[(firstSlash + 1)..];
+        }
+        return name.StartsWith("library/", StringComparison.Ordinal) ? name["library/".Length..] : name;
+    }
+}

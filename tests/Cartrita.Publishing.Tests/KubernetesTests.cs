@@ -1,0 +1,268 @@
+using System.Text.Json;
+using k8s;
+using k8s.Models;
+
+namespace Cartrita.Publishing.Tests;
+
+/// <summary>deploy/k8s: a kustomization that renders, validates against the API schemas, and meets Pod Security "restricted".</summary>
+[Collection(PublishedCartritaCollection.Name)]
+public sealed class KubernetesTests(PublishedCartrita published)
+{
+    private List<object> Objects => KubernetesYaml.LoadAllFromString(published.KustomizeOutput);
+
+    private T Single<T>(string name) where T : IMetadata<V1ObjectMeta> =>
+        Objects.OfType<T>().Single(o => o.Metadata.Name == name);
+
+    [Fact]
+    public void Kustomize_renders_the_kustomization()
+    {
+        Assert.True(published.KustomizeResult.ExitCode == 0, published.KustomizeResult.Output);
+    }
+
+    [Fact]
+    public void Every_document_is_valid_for_the_Kubernetes_API()
+    {
+        var result = Repo.ValidateKubernetes(published.KustomizeOutput);
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains("30 of 30 Kubernetes documents valid", result.Stdout);
+    }
+
+    [Fact]
+    public void Every_document_round_trips_through_KubernetesClient_models()
+    {
+        foreach (var document in published.KustomizeOutput.Split("\n---\n"))
+        {
+            var model = KubernetesYaml.LoadAllFromString(document).Single();
+            Assert.IsNotType<JsonElement>(model); // a known k8s.Models type, not an unknown kind
+
+            var original = Normalize(document);
+            var roundTripped = Normalize(KubernetesYaml.Serialize(model));
+            Assert.Equal(original, roundTripped);
+        }
+    }
+
+    [Fact]
+    public void The_namespace_enforces_the_restricted_pod_security_standard()
+    {
+        var ns = Single<V1Namespace>("cartrita");
+
+        Assert.Equal("restricted", ns.Metadata.Labels["pod-security.kubernetes.io/enforce"]);
+        Assert.Equal("restricted", ns.Metadata.Labels["pod-security.kubernetes.io/warn"]);
+        Assert.Equal("restricted", ns.Metadata.Labels["pod-security.kubernetes.io/audit"]);
+        Assert.All(Objects.OfType<IMetadata<V1ObjectMeta>>().Where(o => o is not V1Namespace), o => Assert.Equal("cartrita", o.Metadata.NamespaceProperty));
+    }
+
+    [Fact]
+    public void Every_pod_meets_the_restricted_pod_security_standard()
+    {
+        var pods = Pods().ToList();
+        Assert.Equal(["ai-orchestrator", "frontend", "migrations", "postgres", "redis"], pods.Select(p => p.Name).Order());
+
+        foreach (var (name, pod) in pods)
+        {
+            Assert.True(pod.SecurityContext.RunAsNonRoot, $"{name}: runAsNonRoot");
+            Assert.Equal("RuntimeDefault", pod.SecurityContext.SeccompProfile.Type);
+            Assert.NotEqual<long?>(0, pod.SecurityContext.RunAsUser);
+            Assert.False(pod.HostNetwork ?? false);
+            Assert.False(pod.HostPID ?? false);
+            Assert.False(pod.HostIPC ?? false);
+            Assert.False(pod.AutomountServiceAccountToken ?? true, $"{name}: service account token mounted");
+            foreach (var volume in pod.Volumes ?? [])
+            {
+                Assert.Null(volume.HostPath);
+                Assert.True(volume.EmptyDir is not null || volume.PersistentVolumeClaim is not null || volume.ConfigMap is not null || volume.Secret is not null,
+                    $"{name}: volume {volume.Name} has a type restricted pods may not use");
+            }
+
+            foreach (var container in (pod.InitContainers ?? []).Concat(pod.Containers))
+            {
+                var security = container.SecurityContext;
+                var where = $"{name}/{container.Name}";
+                Assert.False(security.AllowPrivilegeEscalation ?? true, $"{where}: allowPrivilegeEscalation");
+                Assert.True(security.ReadOnlyRootFilesystem, $"{where}: readOnlyRootFilesystem");
+                Assert.True(security.RunAsNonRoot ?? pod.SecurityContext.RunAsNonRoot, $"{where}: runAsNonRoot");
+                Assert.NotEqual<long?>(0, security.RunAsUser ?? pod.SecurityContext.RunAsUser);
+                Assert.False(security.Privileged ?? false);
+                Assert.Equal(["ALL"], security.Capabilities.Drop);
+                Assert.True(security.Capabilities.Add is null || security.Capabilities.Add.All(c => c == "NET_BIND_SERVICE"));
+                Assert.Equal("RuntimeDefault", (security.SeccompProfile ?? pod.SecurityContext.SeccompProfile).Type);
+
+                foreach (var resource in new[] { "cpu", "memory" })
+                {
+                    Assert.True(container.Resources.Requests.ContainsKey(resource), $"{where}: no {resource} request");
+                    Assert.True(container.Resources.Limits.ContainsKey(resource), $"{where}: no {resource} limit");
+                }
+                Assert.Contains(container.VolumeMounts, m => m.MountPath == "/tmp");
+            }
+        }
+    }
+
+    [Fact]
+    public void Services_have_readiness_and_liveness_probes()
+    {
+        foreach (var (name, pod) in Pods().Where(p => p.Name != "migrations"))
+        {
+            var container = pod.Containers.Single();
+            Assert.NotNull(container.ReadinessProbe);
+            Assert.NotNull(container.LivenessProbe);
+            Assert.NotNull(container.StartupProbe);
+        }
+        Assert.Equal("/health", Single<V1Deployment>("ai-orchestrator").Spec.Template.Spec.Containers[0].ReadinessProbe.HttpGet.Path);
+        Assert.Equal("/health", Single<V1Deployment>("ai-orchestrator").Spec.Template.Spec.Containers[0].LivenessProbe.HttpGet.Path);
+        Assert.Equal("/api/health", Single<V1Deployment>("frontend").Spec.Template.Spec.Containers[0].ReadinessProbe.HttpGet.Path);
+        Assert.Equal("/api/health", Single<V1Deployment>("frontend").Spec.Template.Spec.Containers[0].LivenessProbe.HttpGet.Path);
+        Assert.Contains("pg_isready", Single<V1StatefulSet>("postgres").Spec.Template.Spec.Containers[0].ReadinessProbe.Exec.Command);
+    }
+
+    [Fact]
+    public void Postgres_is_a_StatefulSet_with_a_claim_and_a_headless_service()
+    {
+        var postgres = Single<V1StatefulSet>("postgres");
+        var claim = Assert.Single(postgres.Spec.VolumeClaimTemplates);
+        Assert.Equal("10Gi", claim.Spec.Resources.Requests["storage"].ToString());
+        Assert.Contains(postgres.Spec.Template.Spec.Containers[0].VolumeMounts, m => m.Name == claim.Metadata.Name && m.MountPath == "/var/lib/postgresql/data");
+        Assert.Equal("postgres", postgres.Spec.ServiceName);
+        Assert.Equal("None", Single<V1Service>("postgres").Spec.ClusterIP);
+        Assert.Equal<long?>(999, postgres.Spec.Template.Spec.SecurityContext.FsGroup);
+        // PGDATA below the volume's root (which may hold lost+found), and the socket directory writable.
+        Assert.Equal("/var/lib/postgresql/data/pgdata", Single<V1ConfigMap>("postgres-env").Data["PGDATA"]);
+        Assert.Contains(postgres.Spec.Template.Spec.Containers[0].VolumeMounts, m => m.MountPath == "/var/run/postgresql");
+    }
+
+    [Fact]
+    public void The_migrations_run_as_a_job_and_before_the_orchestrator_serves()
+    {
+        var job = Single<V1Job>("migrations");
+        Assert.Equal("OnFailure", job.Spec.Template.Spec.RestartPolicy);
+        Assert.Equal("cartrita/migrations:latest", job.Spec.Template.Spec.Containers[0].Image);
+
+        var orchestrator = Single<V1Deployment>("ai-orchestrator").Spec.Template.Spec;
+        var init = Assert.Single(orchestrator.InitContainers);
+        Assert.Equal(("migrations", "cartrita/migrations:latest"), (init.Name, init.Image));
+        Assert.Contains(init.Env, e => e.Name == "ConnectionStrings__cartrita" && e.ValueFrom.SecretKeyRef.Name.StartsWith("migrations-secrets-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_orchestrator_and_the_frontend_scale_horizontally()
+    {
+        foreach (var name in new[] { "ai-orchestrator", "frontend" })
+        {
+            var autoscaler = Single<V2HorizontalPodAutoscaler>(name);
+            Assert.Equal(("Deployment", name), (autoscaler.Spec.ScaleTargetRef.Kind, autoscaler.Spec.ScaleTargetRef.Name));
+            Assert.Equal<int?>(2, autoscaler.Spec.MinReplicas);
+            Assert.Equal<int?>(70, autoscaler.Spec.Metrics.Single().Resource.Target.AverageUtilization);
+            Assert.Null(Single<V1Deployment>(name).Spec.Replicas); // the autoscaler owns it
+        }
+        var orchestrator = Single<V1Deployment>("ai-orchestrator").Spec.Template.Spec.Containers[0].Resources;
+        Assert.Equal(("1", "2Gi"), (orchestrator.Limits["cpu"].ToString(), orchestrator.Limits["memory"].ToString()));
+        Assert.Equal(("500m", "1Gi"), (orchestrator.Requests["cpu"].ToString(), orchestrator.Requests["memory"].ToString()));
+    }
+
+    [Fact]
+    public void No_secret_is_in_a_ConfigMap_or_a_committed_file()
+    {
+        var secretKeys = Objects.OfType<V1Secret>().SelectMany(s => s.Data.Keys).ToHashSet();
+        foreach (var configMap in Objects.OfType<V1ConfigMap>())
+        {
+            foreach (var (key, value) in configMap.Data)
+            {
+                Assert.DoesNotContain(key, secretKeys);
+                foreach (var secret in published.SecretValues)
+                {
+                    Assert.DoesNotContain(secret, value);
+                }
+            }
+        }
+        foreach (var (file, content) in published.Kubernetes.Files)
+        {
+            foreach (var secret in published.SecretValues)
+            {
+                Assert.False(content.Contains(secret, StringComparison.Ordinal), $"{file} contains a secret value");
+            }
+        }
+
+        // The Secrets kustomize generates carry the values, from the git-ignored files.
+        var orchestrator = Objects.OfType<V1Secret>().Single(s => s.Metadata.Name.StartsWith("ai-orchestrator-secrets-", StringComparison.Ordinal));
+        Assert.Equal(published.Kubernetes.SecretFiles["secrets/jwt-secret"], System.Text.Encoding.UTF8.GetString(orchestrator.Data["JWT_SECRET_KEY"]));
+    }
+
+    [Fact]
+    public void Network_policies_deny_everything_but_the_paths_the_app_uses()
+    {
+        var policies = Objects.OfType<V1NetworkPolicy>().ToDictionary(p => p.Metadata.Name);
+
+        var deny = policies["default-deny-all"].Spec;
+        Assert.Empty(deny.PodSelector.MatchLabels ?? new Dictionary<string, string>());
+        Assert.Equal(["Ingress", "Egress"], deny.PolicyTypes);
+        Assert.Null(deny.Ingress);
+        Assert.Null(deny.Egress);
+
+        Assert.Equal(["frontend"], IngressFrom(policies, "ai-orchestrator"));
+        Assert.Equal(["ai-orchestrator", "migrations"], IngressFrom(policies, "postgres"));
+        Assert.Equal(["ai-orchestrator"], IngressFrom(policies, "redis"));
+        Assert.Equal(["postgres"], EgressTo(policies, "migrations"));
+        Assert.Equal(["postgres", "redis"], EgressTo(policies, "ai-orchestrator"));
+        Assert.Equal(["ai-orchestrator"], EgressTo(policies, "frontend"));
+
+        // External bindings accept traffic from outside; the data stores do not.
+        Assert.Contains(policies["frontend-ingress"].Spec.Ingress, r => r.FromProperty is null && r.Ports.Single().Port.Value == "3000");
+        Assert.Contains(policies["ai-orchestrator-ingress"].Spec.Ingress, r => r.FromProperty is null);
+        Assert.DoesNotContain(policies["postgres-ingress"].Spec.Ingress, r => r.FromProperty is null);
+        Assert.DoesNotContain(policies["redis-ingress"].Spec.Ingress, r => r.FromProperty is null);
+        // Only the orchestrator may call the internet (AI providers).
+        Assert.Contains(policies["ai-orchestrator-egress"].Spec.Egress, r => r.To.Any(t => t.IpBlock?.Cidr == "0.0.0.0/0"));
+        Assert.DoesNotContain(policies.Values.Where(p => p.Metadata.Name != "ai-orchestrator-egress").SelectMany(p => p.Spec.Egress ?? []),
+            r => r.To.Any(t => t.IpBlock is not null));
+    }
+
+    [Fact]
+    public void Committed_kubernetes_files_are_what_publishing_makes_now()
+    {
+        var publisher = new Publisher(Repo.Path("aspire-manifest.json"), Repo.Path(PublishedCartrita.Profile),
+            new Dictionary<string, string>(), useDeploymentInputs: false);
+        var output = publisher.Kubernetes(Repo.Path("deploy", "k8s"));
+
+        foreach (var (file, content) in output.Files)
+        {
+            var path = Repo.Path("deploy", "k8s", file);
+            Assert.True(File.Exists(path), $"deploy/k8s/{file} is missing: run `./cartrita publish k8s`.");
+            Assert.True(content == File.ReadAllText(path).Replace("\r\n", "\n"),
+                $"deploy/k8s/{file} is stale: run `./cartrita publish k8s` and commit the result.");
+        }
+    }
+
+    private IEnumerable<(string Name, V1PodSpec Pod)> Pods() =>
+        Objects.Select<object, (string, V1PodSpec)?>(o => o switch
+        {
+            V1Deployment d => (d.Metadata.Name, d.Spec.Template.Spec),
+            V1StatefulSet s => (s.Metadata.Name, s.Spec.Template.Spec),
+            V1Job j => (j.Metadata.Name, j.Spec.Template.Spec),
+            _ => null,
+        }).OfType<(string, V1PodSpec)>();
+
+    private static List<string> IngressFrom(Dictionary<string, V1NetworkPolicy> policies, string target) =>
+        [.. policies[$"{target}-ingress"].Spec.Ingress.Where(r => r.FromProperty is not null)
+            .SelectMany(r => r.FromProperty.Select(p => p.PodSelector.MatchLabels["app.kubernetes.io/name"])).Order()];
+
+    private static List<string> EgressTo(Dictionary<string, V1NetworkPolicy> policies, string source) =>
+        [.. policies[$"{source}-egress"].Spec.Egress.Where(r => r.To.All(t => t.PodSelector is not null))
+            .SelectMany(r => r.To.Select(p => p.PodSelector.MatchLabels["app.kubernetes.io/name"])).Order()];
+
+    /// <summary>JSON with sorted keys; Secret data without the line breaks kustomize wraps base64 in.</summary>
+    private static string Normalize(string yaml)
+    {
+        static object? Sort(object? node) => node switch
+        {
+            IDictionary<object, object> map => new SortedDictionary<string, object?>(
+                map.ToDictionary(p => (string)p.Key, p => Sort(p.Value)), StringComparer.Ordinal),
+            IList<object> list => list.Select(Sort).ToList(),
+            string text => text.Replace("\n", "", StringComparison.Ordinal),
+            // KubernetesClient writes an empty byte[] (an empty optional secret) as null.
+            null => "",
+            _ => node,
+        };
+        var value = new YamlDotNet.Serialization.DeserializerBuilder().Build().Deserialize<object>(yaml);
+        return JsonSerializer.Serialize(Sort(value));
+    }
+}
