@@ -2,6 +2,8 @@ import type { Metadata, Viewport } from 'next';
 import Link from 'next/link';
 import type { ReactNode } from 'react';
 
+import { SiteNav } from '@/components/site-nav';
+
 import './globals.css';
 
 export const metadata: Metadata = {
@@ -25,8 +27,7 @@ export default function RootLayout({ children }: { children: ReactNode }) {
             <Link href="/" className="brand">
               Cartrita
             </Link>
-            {/* Primary navigation goes here as pages are added (/chat, /memory). */}
-            <nav aria-label="Primary" className="site-nav" />
+            <SiteNav />
           </div>
         </header>
         {children}

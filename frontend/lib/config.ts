@@ -11,6 +11,7 @@ import 'server-only';
 export const DEFAULT_ORCHESTRATOR_URL = 'http://localhost:8000';
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2000;
 export const DEFAULT_POLL_INTERVAL_MS = 5000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 
 export interface ServerConfig {
   /** Server-side base URL of the Python orchestrator (no trailing slash). */
@@ -19,6 +20,8 @@ export interface ServerConfig {
   healthTimeoutMs: number;
   /** How often the browser status board polls /api/health. */
   healthPollIntervalMs: number;
+  /** Timeout of proxied orchestrator calls (until the response headers, for streams). */
+  requestTimeoutMs: number;
   /** Secret for server-to-orchestrator calls. NEVER pass to a client component or a response. */
   apiKey: string | null;
   otelEndpoint: string | null;
@@ -61,6 +64,7 @@ export function getServerConfig(env: Env = process.env): ServerConfig {
     orchestratorUrl: stripTrailingSlashes(orchestratorUrl),
     healthTimeoutMs: readInt(env, 'ORCHESTRATOR_HEALTH_TIMEOUT_MS', DEFAULT_HEALTH_TIMEOUT_MS, 100, 30_000),
     healthPollIntervalMs: readInt(env, 'HEALTH_POLL_INTERVAL_MS', DEFAULT_POLL_INTERVAL_MS, 1000, 300_000),
+    requestTimeoutMs: readInt(env, 'ORCHESTRATOR_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 500, 300_000),
     apiKey: readEnv(env, 'CARTRITA_API_KEY'),
     otelEndpoint: readEnv(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
     public: {

@@ -53,6 +53,8 @@ internal sealed class NextJsWorkspace(string appDirectory, ILogger logger)
         if (changed is null && File.Exists(Path.Combine(StandaloneDirectory, "server.js")))
         {
             logger.LogInformation("Production build is up to date");
+            // A build made by hand (npm run build) may not have copied the assets the standalone server needs.
+            CopyStaticAssets();
             return;
         }
         logger.LogInformation("Building for production (next build){Reason}",
@@ -64,7 +66,12 @@ internal sealed class NextJsWorkspace(string appDirectory, ILogger logger)
             throw new DistributedApplicationException(
                 $"next build in '{appDirectory}' produced no .next/standalone/server.js: set output: 'standalone' in next.config.");
         }
-        // The standalone server serves static assets only from its own folder; next build leaves copying them to us.
+        CopyStaticAssets();
+    }
+
+    // The standalone server serves static assets only from its own folder; next build leaves copying them to us.
+    private void CopyStaticAssets()
+    {
         CopyDirectory(Path.Combine(appDirectory, ".next", "static"), Path.Combine(StandaloneDirectory, ".next", "static"));
         CopyDirectory(Path.Combine(appDirectory, "public"), Path.Combine(StandaloneDirectory, "public"));
     }
