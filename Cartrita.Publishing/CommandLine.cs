@@ -13,7 +13,9 @@ public static class CommandLine
         usage: cartrita-publish <compose|k8s|all> [options]
 
           compose   write docker-compose.prod.yml, docker-compose.yml (data stores only), .env.example and secrets/
+                    (and backup.sh for the backup service, when the profile has a backup section)
           k8s       write a kustomization (namespace, configmaps, workloads, services, HPAs, network policies) and secrets/
+                    (and a backup CronJob with backup.sh, when the profile has a backup section)
           all       both
 
         options:

@@ -5,8 +5,9 @@
 #   eng/publish.sh compose    manifest, then deploy/compose/ (docker-compose.prod.yml, docker-compose.yml, .env.example, secrets/)
 #   eng/publish.sh k8s        manifest, then deploy/k8s/ (kustomization + secrets/)
 #   eng/publish.sh all        manifest, then compose and k8s in one converter run
-#   eng/publish.sh validate   check the published files: docker-compose config, compose-spec schema, kubectl kustomize,
-#                             Kubernetes API schemas (needs docker-compose, kubectl, node; installs eng/validate's npm packages)
+#   eng/publish.sh validate   check the published files: docker-compose config (also with --profile backup), compose-spec
+#                             schema, kubectl kustomize, Kubernetes API schemas (needs docker-compose, kubectl, node;
+#                             installs eng/validate's npm packages)
 #
 # Idempotent: a project is rebuilt only when a source is newer than its build output; unchanged files are not rewritten;
 # secret values generated once are kept in the (git-ignored) secrets/ folders. Parameter values come from the
@@ -21,7 +22,7 @@ MANIFEST="$ROOT/aspire-manifest.json"
 PROFILE="deploy/publish-profile.yaml"
 COMPOSE_SCHEMA="tests/Cartrita.Publishing.Tests/TestData/schemas/compose-spec.json"
 
-usage() { sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # Builds PROJECT (a folder with one .csproj) unless its output is newer than every source it is built from: the
 # project's own folder, the other Cartrita.* projects (project references) and the repository-wide build files.
@@ -31,7 +32,7 @@ ensure_built() {
   stamp="$project/obj/.publish-built"
   if [[ -f $stamp && -f "$project/bin/Debug/net10.0/$name.dll" ]] && [[ -z $(find Cartrita.* Directory.Build.props Directory.Packages.props global.json \
       \( -name bin -o -name obj -o -name node_modules \) -prune -o -type f -newer "$stamp" \
-      \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' -o -name '*.targets' -o -name '*.json' \) -print -quit) ]]; then
+      \( -name '*.cs' -o -name '*.sh' -o -name '*.csproj' -o -name '*.props' -o -name '*.targets' -o -name '*.json' \) -print -quit) ]]; then
     return 0
   fi
   echo "publish: building $name" >&2
@@ -60,6 +61,12 @@ cmd_validate() {
   for file in deploy/compose/docker-compose.prod.yml deploy/compose/docker-compose.yml; do
     if docker-compose -f "$file" config -q; then echo "✓ docker-compose config -q $file"; else status=1; fi
   done
+  # The backup job is a service under the Compose profile `backup`.
+  if docker-compose -f deploy/compose/docker-compose.prod.yml --profile backup config -q; then
+    echo "✓ docker-compose --profile backup config -q deploy/compose/docker-compose.prod.yml"
+  else
+    status=1
+  fi
   node eng/validate/validate-compose.mjs "$COMPOSE_SCHEMA" deploy/compose/docker-compose.prod.yml deploy/compose/docker-compose.yml || status=1
   if kubectl kustomize deploy/k8s > /tmp/cartrita-k8s.$$.yaml; then
     echo "✓ kubectl kustomize deploy/k8s"

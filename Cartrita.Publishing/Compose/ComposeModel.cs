@@ -30,6 +30,9 @@ public sealed class ComposeService
     /// <summary>How to build the image.</summary>
     public ComposeBuild? Build { get; set; }
 
+    /// <summary>The Compose profiles the service belongs to: it starts only when one is enabled (<c>--profile</c>) or it is named.</summary>
+    public List<string>? Profiles { get; set; }
+
     /// <summary>The non-root <c>uid:gid</c>.</summary>
     public string? User { get; set; }
 

@@ -13,6 +13,8 @@ namespace Cartrita.Publishing.Compose;
 /// <c>service_healthy</c> / <c>service_completed_successfully</c>, restart policies, an internal and an external network,
 /// ports published only for external bindings) with secrets as Docker secrets read from files, never as values;</item>
 /// <item><c>docker-compose.yml</c>: only the plain images (the data stores), ports on 127.0.0.1, for development;</item>
+/// <item>with a backup job in the profile, a <c>backup</c> service under the Compose profile of that name (run it with
+/// <c>docker compose --profile backup run --rm backup</c>), hardened like the rest, and its script <c>backup.sh</c>;</item>
 /// <item><c>.env.example</c>: the names of the settings and parameters, without values;</item>
 /// <item><c>secrets/</c>: one file per secret (git-ignored), from the deployment's parameter values.</item>
 /// </list>
@@ -45,6 +47,11 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
         foreach (var workload in plan.Workloads)
         {
             production.Services[workload.ServiceName] = context.Service(workload, development: false);
+        }
+        if (plan.Backup is { } backup)
+        {
+            production.Services[backup.Workload.ServiceName] = context.BackupService(backup);
+            output.Files[BackupJob.ScriptFile] = header + BackupJob.Script;
         }
         context.AddTopLevel(production, development: false);
         output.Files[ProductionFile] = header + ComposeYaml.Serialize(production);
@@ -116,6 +123,21 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
                 Networks(workload, service);
                 DependsOn(workload, service);
             }
+            return service;
+        }
+
+        /// <summary>
+        /// The backup job: a service like the others (the password a Docker secret read through <c>BACKUP_PASSWORD_FILE</c>),
+        /// started only under its Compose profile, running the script mounted read-only from next to the Compose file.
+        /// <c>docker compose run --rm backup list</c> or <c>… restore FILE</c> replace its command.
+        /// </summary>
+        public ComposeService BackupService(BackupJob backup)
+        {
+            var service = Service(backup.Workload, development: false);
+            service.Profiles = [backup.Workload.ServiceName];
+            service.Entrypoint = [.. BackupJob.Entrypoint];
+            service.Command = [.. BackupJob.Arguments];
+            service.Volumes = [.. service.Volumes ?? [], $"./{BackupJob.ScriptFile}:{BackupJob.ScriptPath}:ro"];
             return service;
         }
 

@@ -10,11 +10,12 @@ namespace Cartrita.Publishing.Deployment;
 /// </summary>
 public sealed partial class DeploymentPlan
 {
-    private DeploymentPlan(AspireManifest manifest, DeploymentProfile profile, IReadOnlyList<Workload> workloads)
+    private DeploymentPlan(AspireManifest manifest, DeploymentProfile profile, IReadOnlyList<Workload> workloads, BackupJob? backup)
     {
         Manifest = manifest;
         Profile = profile;
         Workloads = workloads;
+        Backup = backup;
     }
 
     /// <summary>The manifest.</summary>
@@ -25,6 +26,9 @@ public sealed partial class DeploymentPlan
 
     /// <summary>The workloads, in manifest order.</summary>
     public IReadOnlyList<Workload> Workloads { get; }
+
+    /// <summary>The backup job the profile asks for, or <see langword="null"/>.</summary>
+    public BackupJob? Backup { get; }
 
     /// <summary>The workload named <paramref name="name"/>.</summary>
     public Workload this[string name] => Workloads.Single(w => w.Name == name);
@@ -57,7 +61,8 @@ public sealed partial class DeploymentPlan
         var drafts = manifest.Workloads.Select(w => Draft(manifest, profile, resolver, w)).ToList();
         var byName = drafts.ToDictionary(d => d.Name, StringComparer.Ordinal);
         var workloads = drafts.Select(d => d with { Dependencies = Dependencies(profile, d, byName) }).ToList();
-        return new DeploymentPlan(manifest, profile, workloads);
+        var backup = profile.Backup is null ? null : CreateBackup(manifest, profile, resolver, workloads);
+        return new DeploymentPlan(manifest, profile, workloads, backup);
     }
 
     private static Workload Draft(AspireManifest manifest, DeploymentProfile profile, ExpressionResolver resolver, WorkloadResource resource)

@@ -32,6 +32,9 @@ public sealed class DeploymentProfile
     /// <summary>Per-resource settings, by resource name.</summary>
     public Dictionary<string, ResourceProfile> Resources { get; set; } = [];
 
+    /// <summary>A scheduled backup of a PostgreSQL database (a Compose service under a profile, a Kubernetes CronJob), or none.</summary>
+    public BackupProfile? Backup { get; set; }
+
     /// <summary>The profile for <paramref name="resource"/> (an empty one when the profile does not name it).</summary>
     public ResourceProfile For(string resource) => Resources.GetValueOrDefault(resource) ?? new ResourceProfile();
 
@@ -131,6 +134,34 @@ public sealed class ResourceProfile
 
     /// <summary>Kubernetes-only settings.</summary>
     public KubernetesProfile? Kubernetes { get; set; }
+}
+
+/// <summary>
+/// The backup job: <c>pg_dump</c> of one database into gzip'd files, keeping the newest N, run by the database server's
+/// own image. Everything else (server, user, password, database name) comes from the database resource's connection string.
+/// </summary>
+public sealed class BackupProfile
+{
+    /// <summary>The manifest resource of the database to back up (Aspire's <c>AddDatabase</c>, such as <c>cartrita</c>).</summary>
+    public string? Database { get; set; }
+
+    /// <summary>The Compose service and profile, and the Kubernetes CronJob (default <c>backup</c>).</summary>
+    public string? Name { get; set; }
+
+    /// <summary>How many backups to keep (default 7); Compose reads <c>BACKUP_KEEP</c> from <c>.env</c> over it.</summary>
+    public int? Keep { get; set; }
+
+    /// <summary>The Kubernetes CronJob schedule (default <c>0 3 * * *</c>, in the cluster's time zone).</summary>
+    public string? Schedule { get; set; }
+
+    /// <summary>The named volume (Compose) and PersistentVolumeClaim (Kubernetes) the backups go to (default <c>&lt;name&gt;-backups</c>).</summary>
+    public string? Volume { get; set; }
+
+    /// <summary>The size of the claim (default: the database server's own storage).</summary>
+    public string? Storage { get; set; }
+
+    /// <summary>CPU and memory limits and reservations (default: the profile's defaults).</summary>
+    public ResourcesProfile? Resources { get; set; }
 }
 
 /// <summary>Limits and reservations.</summary>

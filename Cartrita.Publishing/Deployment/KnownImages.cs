@@ -54,6 +54,9 @@ public sealed record KnownImage(
         ["rabbitmq"] = RabbitMq,
     };
 
+    /// <summary>Whether <paramref name="image"/> is a PostgreSQL server image (with <c>pg_dump</c> and <c>psql</c> of its own version).</summary>
+    public static bool IsPostgres(string image) => ReferenceEquals(Find(image), Postgres);
+
     /// <summary>What is known about <paramref name="image"/> (<c>docker.io/library/redis:7.0.15</c>), or <see langword="null"/>.</summary>
     public static KnownImage? Find(string image) => Repositories.GetValueOrDefault(Repository(image));
 

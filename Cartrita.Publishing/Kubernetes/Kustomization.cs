@@ -21,6 +21,9 @@ public sealed class Kustomization
     /// <summary>The resource files.</summary>
     public List<string> Resources { get; set; } = [];
 
+    /// <summary>ConfigMaps built from files at <c>kubectl kustomize</c> time (the backup script; named with a content hash).</summary>
+    public List<KustomizeConfigMap>? ConfigMapGenerator { get; set; }
+
     /// <summary>Secrets built from files at <c>kubectl kustomize</c> time (their names get a content hash, so pods roll on change).</summary>
     public List<KustomizeSecret>? SecretGenerator { get; set; }
 
@@ -35,6 +38,16 @@ public sealed class Kustomization
         .DisableAliases()
         .Build()
         .Serialize(this);
+}
+
+/// <summary>A generated ConfigMap.</summary>
+public sealed class KustomizeConfigMap
+{
+    /// <summary>The ConfigMap's name (before the hash suffix).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>The files; each file's name is its key.</summary>
+    public List<string> Files { get; set; } = [];
 }
 
 /// <summary>A generated Secret.</summary>

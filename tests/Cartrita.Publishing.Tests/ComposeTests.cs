@@ -14,7 +14,8 @@ public sealed class ComposeTests(PublishedCartrita published)
     [Fact]
     public void Every_manifest_workload_is_a_service()
     {
-        Assert.Equal(Services, published.ProductionCompose.Map("services").Keys());
+        // …and the backup job the profile asks for (BackupTests), last.
+        Assert.Equal([.. Services, "backup"], published.ProductionCompose.Map("services").Keys());
         Assert.False(published.ProductionCompose.Has("name"), "docker-compose 1.29 rejects a top-level name");
         Assert.False(published.ProductionCompose.Has("version"));
     }
@@ -25,6 +26,7 @@ public sealed class ComposeTests(PublishedCartrita published)
     [InlineData("migrations", "1654:1654")]
     [InlineData("ai-orchestrator", "10001:10001")]
     [InlineData("frontend", "10001:10001")]
+    [InlineData("backup", "999:999")]
     public void Every_service_is_hardened(string name, string user)
     {
         var service = Service(name);
@@ -118,7 +120,7 @@ public sealed class ComposeTests(PublishedCartrita published)
     {
         Assert.Equal(["${AI_ORCHESTRATOR_PORT:-8000}:8000"], Service("ai-orchestrator").Strings("ports"));
         Assert.Equal(["${FRONTEND_PORT:-3000}:3000"], Service("frontend").Strings("ports"));
-        foreach (var name in new[] { "postgres", "redis", "migrations" })
+        foreach (var name in new[] { "postgres", "redis", "migrations", "backup" })
         {
             Assert.False(Service(name).Has("ports"), $"{name} publishes a port");
         }

@@ -25,7 +25,7 @@ public sealed class KubernetesTests(PublishedCartrita published)
         var result = Repo.ValidateKubernetes(published.KustomizeOutput);
 
         Assert.True(result.ExitCode == 0, result.Output);
-        Assert.Contains("30 of 30 Kubernetes documents valid", result.Stdout);
+        Assert.Contains("35 of 35 Kubernetes documents valid", result.Stdout);
     }
 
     [Fact]
@@ -57,7 +57,7 @@ public sealed class KubernetesTests(PublishedCartrita published)
     public void Every_pod_meets_the_restricted_pod_security_standard()
     {
         var pods = Pods().ToList();
-        Assert.Equal(["ai-orchestrator", "frontend", "migrations", "postgres", "redis"], pods.Select(p => p.Name).Order());
+        Assert.Equal(["ai-orchestrator", "backup", "frontend", "migrations", "postgres", "redis"], pods.Select(p => p.Name).Order());
 
         foreach (var (name, pod) in pods)
         {
@@ -101,7 +101,7 @@ public sealed class KubernetesTests(PublishedCartrita published)
     [Fact]
     public void Services_have_readiness_and_liveness_probes()
     {
-        foreach (var (name, pod) in Pods().Where(p => p.Name != "migrations"))
+        foreach (var (name, pod) in Pods().Where(p => p.Name is not ("migrations" or "backup")))
         {
             var container = pod.Containers.Single();
             Assert.NotNull(container.ReadinessProbe);
@@ -199,11 +199,12 @@ public sealed class KubernetesTests(PublishedCartrita published)
         Assert.Null(deny.Egress);
 
         Assert.Equal(["frontend"], IngressFrom(policies, "ai-orchestrator"));
-        Assert.Equal(["ai-orchestrator", "migrations"], IngressFrom(policies, "postgres"));
+        Assert.Equal(["ai-orchestrator", "backup", "migrations"], IngressFrom(policies, "postgres"));
         Assert.Equal(["ai-orchestrator"], IngressFrom(policies, "redis"));
         Assert.Equal(["postgres"], EgressTo(policies, "migrations"));
         Assert.Equal(["postgres", "redis"], EgressTo(policies, "ai-orchestrator"));
         Assert.Equal(["ai-orchestrator"], EgressTo(policies, "frontend"));
+        Assert.Equal(["postgres"], EgressTo(policies, "backup"));
 
         // External bindings accept traffic from outside; the data stores do not.
         Assert.Contains(policies["frontend-ingress"].Spec.Ingress, r => r.FromProperty is null && r.Ports.Single().Port.Value == "3000");
@@ -238,6 +239,7 @@ public sealed class KubernetesTests(PublishedCartrita published)
             V1Deployment d => (d.Metadata.Name, d.Spec.Template.Spec),
             V1StatefulSet s => (s.Metadata.Name, s.Spec.Template.Spec),
             V1Job j => (j.Metadata.Name, j.Spec.Template.Spec),
+            V1CronJob c => (c.Metadata.Name, c.Spec.JobTemplate.Spec.Template.Spec),
             _ => null,
         }).OfType<(string, V1PodSpec)>();
 
