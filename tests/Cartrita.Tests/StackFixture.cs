@@ -9,7 +9,7 @@ namespace Cartrita.Tests;
 /// </summary>
 public sealed class StackFixture : IAsyncLifetime
 {
-    public static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(3);
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(6);
 
     private readonly string _dataDirectory = TestStack.CreateDataDirectory();
 
