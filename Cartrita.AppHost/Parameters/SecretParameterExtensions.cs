@@ -27,10 +27,14 @@ public static class SecretParameterExtensions
         return builder.AddParameter(name, new GenerateParameterDefault { MinLength = Math.Max(minLength, 32), Special = false }, secret: true, persist: true);
     }
 
-    /// <summary>Adds a secret parameter that may stay empty (an optional provider key: the feature is off without it).</summary>
+    /// <summary>
+    /// Adds a secret parameter that may stay empty (an optional provider key: the feature is off without it). Its value is
+    /// read from <c>Parameters:{name}</c> like any parameter's; unset means empty.
+    /// </summary>
     /// <param name="builder">The distributed application builder.</param>
     /// <param name="name">The parameter name.</param>
     /// <returns>The parameter's resource builder.</returns>
     public static IResourceBuilder<ParameterResource> AddOptionalSecret(this IDistributedApplicationBuilder builder, [ResourceName] string name) =>
-        builder.AddParameter(name, value: "", secret: true);
+        // Not AddParameter(name, value: ""): a parameter with a fixed value never reads configuration.
+        builder.AddParameter(name, () => builder.Configuration[$"Parameters:{name}"] ?? "", secret: true);
 }

@@ -29,15 +29,21 @@ class Cache:
         if s.redis_url is None:
             log.warning("REDIS_URL is not set: redis is reported as down")
             return
-        self.client = aioredis.from_url(
+        # A blocking pool: when every connection is busy (many concurrent
+        # requests), a command waits up to redis_pool_timeout for one instead
+        # of failing at once with "Too many connections" (which redis-py's
+        # default pool does, and which would look like Redis being down).
+        pool = aioredis.BlockingConnectionPool.from_url(
             s.redis_url.get_secret_value(),
+            max_connections=s.redis_max_connections,
+            timeout=s.redis_pool_timeout,
             socket_timeout=s.redis_socket_timeout,
             socket_connect_timeout=s.redis_socket_timeout,
             socket_keepalive=True,
             retry_on_timeout=False,
-            max_connections=20,
             client_name="cartrita-ai-orchestrator",
         )
+        self.client = aioredis.Redis(connection_pool=pool)
         log.info("redis client created for %s", s.redis_url_redacted)
 
     async def close(self) -> None:

@@ -125,6 +125,10 @@ class Settings(BaseModel):
     db_reconnect_timeout: float = 5.0
     db_connect_timeout: int = 2
     redis_socket_timeout: float = 1.0
+    #: Redis connections per process; a command waits up to redis_pool_timeout
+    #: for a free one (then 503) rather than failing while they are all busy
+    redis_max_connections: int = 20
+    redis_pool_timeout: float = 2.0
     health_probe_timeout: float = 1.0
     health_cache_ttl: float = 1.0
     #: how long a request waits for a pooled database connection before 503

@@ -7,10 +7,11 @@ down, and picks the database up again when it returns.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Optional, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -60,21 +61,27 @@ class Database:
         self._settings = settings
         self._tracker = _ConnectTracker()
         self.pool: Optional[AsyncConnectionPool] = None
+        # the health probe's own connection (see probe())
+        self._probe_conn: Optional[psycopg.AsyncConnection] = None
+        self._probe_lock = asyncio.Lock()
+
+    def _connect_kwargs(self) -> Dict[str, Any]:
+        return {
+            "application_name": APPLICATION_NAME,
+            "connect_timeout": self._settings.db_connect_timeout,
+            # let the kernel notice a dead peer instead of hanging forever
+            "keepalives": 1,
+            "keepalives_idle": 15,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 15000,
+        }
 
     async def start(self) -> None:
         s = self._settings
         self.pool = AsyncConnectionPool(
             s.database_url.get_secret_value(),
-            kwargs={
-                "application_name": APPLICATION_NAME,
-                "connect_timeout": s.db_connect_timeout,
-                # let the kernel notice a dead peer instead of hanging forever
-                "keepalives": 1,
-                "keepalives_idle": 15,
-                "keepalives_interval": 5,
-                "keepalives_count": 3,
-                "tcp_user_timeout": 15000,
-            },
+            kwargs=self._connect_kwargs(),
             connection_class=_connection_class(self._tracker),
             min_size=s.db_pool_min_size,
             max_size=s.db_pool_max_size,
@@ -92,6 +99,12 @@ class Database:
         )
 
     async def close(self) -> None:
+        if self._probe_conn is not None:
+            conn, self._probe_conn = self._probe_conn, None
+            try:
+                await conn.close()
+            except Exception as exc:  # closing must not fail shutdown
+                log.warning("error while closing the probe connection: %s", type(exc).__name__)
         if self.pool is not None:
             pool, self.pool = self.pool, None
             await pool.close(timeout=5.0)
@@ -134,33 +147,41 @@ class Database:
         raise RuntimeError("unreachable")  # pragma: no cover
 
     async def probe(self, timeout: float) -> str:
-        """``SELECT 1`` through the pool, bounded by ``timeout`` seconds.
+        """``SELECT 1`` on the probe's own connection, bounded by ``timeout`` seconds.
 
-        A pooled connection may be stale after a database restart; in that
-        case one more connection is tried within the same time budget.
+        Not through the pool: under load every pooled connection may be busy
+        for longer than the probe's timeout, and a saturated pool is busy, not
+        down (/health must not turn red, nor an orchestrator take the service
+        out of rotation, because of traffic). The connection is kept between
+        probes; when it is broken (the database restarted) one fresh
+        connection is tried within the same time budget.
         """
         if self.pool is None:
             raise ProbeError("database pool is not started")
         deadline = time.monotonic() + timeout
-        last_exc: Optional[BaseException] = None
-        for _attempt in range(2):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0.01:
-                break
-            try:
-                async with self.pool.connection(timeout=remaining) as conn:
+        async with self._probe_lock:
+            last_exc: Optional[BaseException] = None
+            for _attempt in range(2):
+                if time.monotonic() >= deadline:
+                    break
+                conn = self._probe_conn
+                try:
+                    if conn is None or conn.closed or conn.broken:
+                        self._probe_conn = None
+                        if conn is not None:
+                            await conn.close()
+                        conn = await psycopg.AsyncConnection.connect(
+                            self._settings.database_url.get_secret_value(), autocommit=True, **self._connect_kwargs()
+                        )
+                        self._probe_conn = conn
                     cur = await conn.execute("SELECT 1")
                     row = await cur.fetchone()
-                if not row or row[0] != 1:
-                    raise ProbeError(f"SELECT 1 returned {row!r}")
-                return "SELECT 1 ok"
-            except PoolTimeout:
-                why = self._tracker.last_error
-                msg = f"no connection available within {timeout:g}s"
-                raise ProbeError(f"{msg}; last connect error: {why}" if why else msg) from None
-            except psycopg.OperationalError as exc:  # broken connection: retry once
-                last_exc = exc
-                continue
-        if last_exc is not None:
-            raise last_exc
-        raise ProbeError(f"no connection available within {timeout:g}s")
+                    if not row or row[0] != 1:
+                        raise ProbeError(f"SELECT 1 returned {row!r}")
+                    return "SELECT 1 ok"
+                except psycopg.OperationalError as exc:  # refused, or a broken connection: retry once
+                    last_exc = exc
+                    continue
+            if last_exc is not None:
+                raise last_exc
+            raise ProbeError(f"no answer within {timeout:g}s")
