@@ -1,0 +1,1 @@
+"""Cartrita benchmarks (issue 8): see BENCHMARKS.md and bench/run."""

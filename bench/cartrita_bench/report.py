@@ -1,0 +1,146 @@
+"""The table (measure, reference, result, goal, pass/fail), the JSON file and the figures block of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Dict, List, Optional
+
+Row = Dict[str, object]
+
+BEGIN = "<!-- bench:latest -->"
+END = "<!-- /bench:latest -->"
+
+
+def row(measure: str, reference: str, result: str, goal: str, passed: Optional[bool]) -> Row:
+    return {"measure": measure, "reference": reference, "result": result, "goal": goal,
+            "pass": passed, "verdict": "n/a" if passed is None else ("pass" if passed else "FAIL")}
+
+
+def rows_from(results: Dict[str, object]) -> List[Row]:
+    out: List[Row] = []
+    start = results.get("start")
+    if isinstance(start, dict) and "apphost_median_s" in start:
+        a, h, r = start["apphost_median_s"], start["byhand_median_s"], start["ratio"]
+        out.append(row("Start: AppHost `dotnet run --no-build` until stack answers (median of 3)",
+                       f"by hand {h:.2f} s", f"{a:.2f} s ({r:.2f}x)", "<= 1.3x and <= 12 s", r <= 1.3 and a <= 12.0))
+    elif start is not None:
+        out.append(row("Start", "-", _error(start), "<= 1.3x and <= 12 s", False))
+
+    search = results.get("search")
+    if isinstance(search, dict) and "chosen" in search:
+        c = search["chosen"]
+        out.append(row(f"Search p50, top-10 of {search['n']:,} x 1536, HNSW (ef_search {c['ef_search']})",
+                       f"exact {search['exact_p50_ms']:.0f} ms", f"{c['p50_ms']:.2f} ms (server CPU {c.get('backend_cpu_ms_per_query', 0):.2f} ms/query)",
+                       "<= 5 ms", c["p50_ms"] <= 5.0))
+        out.append(row("Search recall@10", f"exact answers ({search['queries']} queries)", f"{c['recall_at_10']:.3f}",
+                       ">= 0.95", c["recall_at_10"] >= 0.95))
+        out.append(row("Search speedup vs exact scan", f"exact {search['exact_p50_ms']:.0f} ms", f"{search['speedup']:.0f}x",
+                       ">= 20x", search["speedup"] >= 20))
+    elif search is not None:
+        out.append(row("Search", "-", _error(search), "p50 <= 5 ms, recall >= 0.95, >= 20x", False))
+
+    ingest = results.get("ingest")
+    if isinstance(ingest, dict) and "api" in ingest:
+        api = ingest["api"]
+        out.append(row(f"Ingest via POST /api/memory ({api['vectors']:,} x 256-item batches, index live)", "-",
+                       f"{api['vectors_per_s']:,.0f} vectors/s" + (f", {api['errors']} errors" if api["errors"] else ""),
+                       ">= 2,000 vectors/s", api["vectors_per_s"] >= 2000 and not api["errors"]))
+        bulk = ingest.get("bulk")
+        if bulk:
+            out.append(row(f"Ingest bulk: local embed + binary COPY ({bulk['vectors']:,}), HNSW built after", "-",
+                           f"{bulk['embed_and_load_per_s']:,.0f} vectors/s; + index build {bulk['index_s']:.0f} s "
+                           f"= {bulk['load_and_index_per_s']:,.0f}/s overall",
+                           ">= 2,000 vectors/s", bulk["embed_and_load_per_s"] >= 2000))
+    elif ingest is not None:
+        out.append(row("Ingest", "-", _error(ingest), ">= 2,000 vectors/s", False))
+
+    http = results.get("http")
+    if isinstance(http, dict) and "health" in http:
+        hh = http["health"]
+        out.append(row("GET /health under wrk -c32: req/s", f"bare FastAPI {hh['hello_rps']:,.0f} req/s",
+                       f"{hh['health_rps']:,.0f} req/s ({hh['ratio']:.2f}x)" + _cpu(hh.get("cpu_ratio")), ">= 0.9x", hh["ratio"] >= 0.9))
+        out.append(row("GET /health under wrk -c32: p99", f"bare FastAPI {hh['hello_p99_ms']:.1f} ms",
+                       f"{hh['health_p99_ms']:.1f} ms", "<= 25 ms", hh["health_p99_ms"] <= 25.0 and hh["health_errors"] == 0))
+        dep = http.get("dependencies", {})
+        if dep:
+            down = (dep.get("redis_down_detected_s") or {}).get("orchestrator")
+            up = (dep.get("redis_up_detected_s") or {}).get("orchestrator")
+            ok = down is not None and up is not None
+            out.append(row("GET /health follows db/redis state", "redis stopped, then started",
+                           f"503 after {down} s, 200 again after {up} s" if ok else "did not follow", "reflects state", ok))
+        if "proposal_rps" in hh:
+            pdown = (dep.get("redis_down_detected_s") or {}).get("proposal")
+            pup = (dep.get("redis_up_detected_s") or {}).get("proposal")
+            follows = pdown is not None and pup is not None
+            out.append(row("(proposal) GET /health fast path, bench/prototypes/fast_health.py",
+                           f"bare FastAPI {hh['hello_rps']:,.0f} req/s",
+                           f"{hh['proposal_rps']:,.0f} req/s ({hh['proposal_ratio']:.2f}x){_cpu(hh.get('proposal_cpu_ratio'))}, "
+                           f"p99 {hh['proposal_p99_ms']:.1f} ms"
+                           + ("" if follows else ", does NOT follow redis"),
+                           ">= 0.9x, p99 <= 25 ms", None))
+        ch = http.get("chat")
+        if ch:
+            out.append(row("POST /api/chat (local provider) under wrk -c32", "-",
+                           f"{ch['rps']:,.0f} req/s, p99 {ch['p99_ms']:.0f} ms, {ch['errors']} errors",
+                           "report; 0 errors", ch["errors"] == 0 and ch["requests"] > 0))
+    elif http is not None:
+        out.append(row("HTTP (wrk)", "-", _error(http), "see issue", False))
+
+    pub = results.get("publish")
+    if isinstance(pub, dict) and pub.get("available"):
+        t = pub["median_total_s"]
+        out.append(row("Publish manifest + compose + k8s (median of 3)", "-", f"{t:.2f} s", "<= 5 s", t <= 5.0))
+    elif isinstance(pub, dict) and not pub.get("available", True):
+        out.append(row("Publish manifest + compose + k8s", "-", f"n/a ({pub.get('reason')})", "<= 5 s", None))
+    elif pub is not None:
+        out.append(row("Publish manifest + compose + k8s", "-", _error(pub), "<= 5 s", False))
+
+    if isinstance(start, dict) and "memory_layer_median_mib" in start:
+        m = start["memory_layer_median_mib"]
+        out.append(row("Memory: AppHost + DCP + dashboard RSS, stack up", "-", f"{m:,.0f} MiB", "<= 600 MB", m * 1.048576 <= 600))
+    return out
+
+
+def _cpu(ratio) -> str:
+    return f"; by CPU time per request {ratio:.2f}x" if ratio else ""
+
+
+def _error(section: object) -> str:
+    if isinstance(section, dict) and "error" in section:
+        return f"error: {section['error']}"[:120]
+    return "error"
+
+
+def table(rows: List[Row], markdown: bool = False) -> str:
+    heads = ["Measure", "Reference (same run)", "Result", "Goal", "Pass"]
+    cells = [[str(r["measure"]), str(r["reference"]), str(r["result"]), str(r["goal"]), str(r["verdict"])] for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells_) + " |" for cells_ in cells]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(heads)]
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    lines = [fmt.format(*heads), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*c) for c in cells]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, payload: Dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def update_benchmarks_md(path: Path, rows: List[Row], meta: Dict[str, object]) -> bool:
+    """Replace the block between the bench:latest markers with this run's table; False when the markers are absent."""
+    if not path.exists():
+        return False
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        return False
+    block = (f"{BEGIN}\nRun {meta['date']} on {meta['host']} ({meta['cpus']} CPUs, load average {meta['load_before']} at start; "
+             f"results in `{meta['json']}`, {meta['duration_s']:.0f} s):\n\n{table(rows, markdown=True)}\n{END}")
+    text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
+    path.write_text(text)
+    return True
