@@ -57,7 +57,9 @@ public sealed class OrchestratorThroughStackTests(StackFixture stack)
         });
         Assert.Equal(HttpStatusCode.Created, stored.StatusCode);
 
-        using var search = await client.PostAsJsonAsync("/api/memory/search", new { query = $"what tea does robbie drink {marker}", k = 3 });
+        // The shared stack holds many other memories (the fault tests write hundreds): ask with the memory's own words,
+        // so the expected item is the unambiguous nearest for the approximate (HNSW) search too.
+        using var search = await client.PostAsJsonAsync("/api/memory/search", new { query = $"robbie prefers green tea in the morning {marker}", k = 3 });
         var results = (await search.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results");
         Assert.Equal(HttpStatusCode.OK, search.StatusCode);
         Assert.Contains(marker, results[0].GetProperty("content").GetString());
