@@ -34,6 +34,13 @@ def rows_from(results: Dict[str, object]) -> List[Row]:
         out.append(row(f"Search p50, top-10 of {search['n']:,} x 1536, HNSW (ef_search {c['ef_search']})",
                        f"exact {search['exact_p50_ms']:.0f} ms", f"{c['p50_ms']:.2f} ms (server CPU {c.get('backend_cpu_ms_per_query', 0):.2f} ms/query)",
                        "<= 5 ms", c["p50_ms"] <= 5.0))
+        sb = search.get("with_shared_buffers")
+        if sb:
+            top = max(sb["ladder"], key=lambda e: e["ef_search"])
+            out.append(row(f"(investigation) same search, shared_buffers {sb['shared_buffers']} (default 128MB)",
+                           f"exact {search['exact_p50_ms']:.0f} ms",
+                           f"{top['p50_ms']:.2f} ms at ef_search {top['ef_search']} (server CPU {top['backend_cpu_ms_per_query']:.2f} ms/query)",
+                           "<= 5 ms", None))
         out.append(row("Search recall@10", f"exact answers ({search['queries']} queries)", f"{c['recall_at_10']:.3f}",
                        ">= 0.95", c["recall_at_10"] >= 0.95))
         out.append(row("Search speedup vs exact scan", f"exact {search['exact_p50_ms']:.0f} ms", f"{search['speedup']:.0f}x",
@@ -99,7 +106,9 @@ def rows_from(results: Dict[str, object]) -> List[Row]:
 
     if isinstance(start, dict) and "memory_layer_median_mib" in start:
         m = start["memory_layer_median_mib"]
-        out.append(row("Memory: AppHost + DCP + dashboard RSS, stack up", "-", f"{m:,.0f} MiB", "<= 600 MB", m * 1.048576 <= 600))
+        pss = start.get("memory_layer_pss_median_mib")
+        out.append(row("Memory: AppHost + DCP + dashboard RSS, stack up", "-",
+                       f"{m:,.0f} MiB" + (f" (PSS {pss:,.0f} MiB)" if pss else ""), "<= 600 MB", m * 1.048576 <= 600))
     return out
 
 

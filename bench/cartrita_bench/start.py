@@ -393,12 +393,6 @@ def bench_start(work: Path, repeats: int = 3, log=print) -> Dict[str, object]:
         pg.port = free_port()
         hand_runs.append(ByHandRun(hand_base, pg).run())
 
-    log("  start: diagnostic run of the built AppHost executable (no `dotnet run`)")
-    try:
-        direct = AppHostRun(apphost_dir, work, secrets_, direct=True).run(measure_memory=False)
-    except Exception as exc:  # noqa: BLE001
-        direct = {"error": repr(exc)}
-
     def medians(runs):
         names = {n for r in runs for n in r["milestones_s"]}
         return {n: round(statistics.median(r["milestones_s"][n] for r in runs if n in r["milestones_s"]), 2)
@@ -422,11 +416,11 @@ def bench_start(work: Path, repeats: int = 3, log=print) -> Dict[str, object]:
     a = statistics.median(r["seconds"] for r in apphost_runs)
     h = statistics.median(r["seconds"] for r in hand_runs)
     mem = statistics.median(r["memory"]["layer_mib"] for r in apphost_runs)
+    mem_pss = statistics.median(r["memory"]["layer_pss_mib"] for r in apphost_runs)
     return {
         "apphost_median_s": a, "byhand_median_s": h, "ratio": round(a / h, 2),
-        "memory_layer_median_mib": mem,
+        "memory_layer_median_mib": mem, "memory_layer_pss_median_mib": mem_pss,
         "apphost_milestones_median_s": am, "apphost_hops_s": hops, "byhand_milestones_median_s": medians(hand_runs),
         "frontend_rebuilt_in_warmup": stale,
-        "direct_executable_run": direct,
         "warmup": warm, "apphost_runs": apphost_runs, "byhand_runs": hand_runs,
     }
