@@ -23,7 +23,7 @@ def rows_from(results: Dict[str, object]) -> List[Row]:
     start = results.get("start")
     if isinstance(start, dict) and "apphost_median_s" in start:
         a, h, r = start["apphost_median_s"], start["byhand_median_s"], start["ratio"]
-        out.append(row("Start: AppHost `dotnet run --no-build` until stack answers (median of 3)",
+        out.append(row(f"Start: AppHost `dotnet run --no-build` until stack answers (median of {len(start.get('apphost_runs', []))})",
                        f"by hand {h:.2f} s", f"{a:.2f} s ({r:.2f}x)", "<= 1.3x and <= 12 s", r <= 1.3 and a <= 12.0))
     elif start is not None:
         out.append(row("Start", "-", _error(start), "<= 1.3x and <= 12 s", False))
@@ -98,7 +98,7 @@ def rows_from(results: Dict[str, object]) -> List[Row]:
     pub = results.get("publish")
     if isinstance(pub, dict) and pub.get("available"):
         t = pub["median_total_s"]
-        out.append(row("Publish manifest + compose + k8s (median of 3)", "-", f"{t:.2f} s", "<= 5 s", t <= 5.0))
+        out.append(row(f"Publish manifest + compose + k8s (median of {len(pub.get('runs', []))})", "-", f"{t:.2f} s", "<= 5 s", t <= 5.0))
     elif isinstance(pub, dict) and not pub.get("available", True):
         out.append(row("Publish manifest + compose + k8s", "-", f"n/a ({pub.get('reason')})", "<= 5 s", None))
     elif pub is not None:
