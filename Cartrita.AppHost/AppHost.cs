@@ -23,7 +23,7 @@ var redis = builder.AddCartritaRedis(options, "redis", redisPassword)
     .PublishWithSchemaSchemes();
 
 // Schema: the migration worker runs once, then the services that read the schema start
-var migrations = builder.AddProject<Projects.Cartrita_MigrationService>("migrations")
+var migrations = builder.AddBuiltProject<Projects.Cartrita_MigrationService>("migrations")
     .WithReference(cartritaDb)
     .WaitFor(cartritaDb)
     .WithMigrationCommands(cartritaDb)
@@ -51,6 +51,7 @@ var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orch
     .WithEnvironment("TESTING", options.Testing ? "true" : "false")
     .WithEnvironmentIfSet("RATE_LIMIT_REQUESTS", options.Orchestrator.RateLimitRequests)
     .WithHttpHealthCheck("/health")
+    .WithStartupHealthPolling()
     .WaitFor(redis)
     .WaitForCompletion(migrations)
     .PublishAsDockerfileBuild("../services/ai-orchestrator/Dockerfile", containerPort: 8000);
@@ -68,7 +69,8 @@ builder.AddNextJsApp("frontend", "../frontend", options.Frontend.Mode)
         $"ws://{orchestratorUrl.Property(EndpointProperty.Host)}:{orchestratorUrl.Property(EndpointProperty.Port)}"))
     .WithEnvironment("CARTRITA_API_KEY", cartritaApiKey)
     .WithHttpHealthCheck("/api/health")
-    .WaitFor(orchestrator)
+    .WithStartupHealthPolling()
+    .WaitForStart(orchestrator) // boots beside the orchestrator; its /api/health turns healthy once the orchestrator answers
     .PublishAsDockerfileBuild("../frontend/Dockerfile", containerPort: 3000);
 
 builder.Build().Run();

@@ -17,7 +17,7 @@ public static class BackupCommandExtensions
     /// <param name="migrations">The migration worker, run after a reset.</param>
     /// <returns>The database builder.</returns>
     public static IResourceBuilder<IResourceWithConnectionString> WithBackupCommands(
-        this IResourceBuilder<IResourceWithConnectionString> database, BackupOptions options, IResourceBuilder<ProjectResource> migrations)
+        this IResourceBuilder<IResourceWithConnectionString> database, BackupOptions options, IResourceBuilder<IResource> migrations)
     {
         var server = database.Resource is IResourceWithParent { Parent: var parent }
             ? database.ApplicationBuilder.CreateResourceBuilder(parent)

@@ -14,11 +14,13 @@ public static class MigrationCommandExtensions
     /// (drops and recreates <paramref name="database"/>, then migrates; refused unless the AppHost environment is
     /// Development) to the migration worker's dashboard menu.
     /// </summary>
+    /// <typeparam name="T">The migration worker's resource type.</typeparam>
     /// <param name="builder">The migration worker.</param>
     /// <param name="database">The database it migrates.</param>
     /// <returns>The migration worker's builder.</returns>
-    public static IResourceBuilder<ProjectResource> WithMigrationCommands(
-        this IResourceBuilder<ProjectResource> builder, IResourceBuilder<IResourceWithConnectionString> database)
+    public static IResourceBuilder<T> WithMigrationCommands<T>(
+        this IResourceBuilder<T> builder, IResourceBuilder<IResourceWithConnectionString> database)
+        where T : IResource
     {
         var worker = builder.Resource;
         builder.WithCommand("run-migrations", "Run migrations again",

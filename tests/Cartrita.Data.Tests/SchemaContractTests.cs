@@ -66,6 +66,8 @@ public sealed class SchemaContractTests(PostgresServer server)
         Assert.Equal(Columns, await db.ListAsync<string>(ColumnsSql));
         var indexes = await db.ListAsync<string>("SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE 'pk_%' AND tablename <> '__EFMigrationsHistory' ORDER BY 1");
         Assert.Equal(["ix_memories_embedding", "ix_messages_conversation_id_created_at", "ux_api_clients_name"], indexes);
+        // HNSW (re)builds may use parallel workers although the TOASTed heap looks small.
+        Assert.Equal(["parallel_workers=2"], await db.ListAsync<string>("SELECT unnest(reloptions) FROM pg_class WHERE relname = 'memories'"));
 
         // conversations: everything but the row itself has a default.
         var conversationId = await db.ScalarAsync<Guid>("INSERT INTO conversations DEFAULT VALUES RETURNING id");

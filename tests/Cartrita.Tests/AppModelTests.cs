@@ -39,7 +39,7 @@ public sealed class AppModelTests
         Assert.IsType<PostgresProcessResource>(Get(builder, "postgres"));
         Assert.IsType<PostgresProcessDatabaseResource>(Get(builder, "cartrita"));
         Assert.IsType<RedisProcessResource>(Get(builder, "redis"));
-        Assert.IsType<ProjectResource>(Get(builder, "migrations"));
+        Assert.IsType<BuiltProjectResource>(Get(builder, "migrations"));
         Assert.IsType<UvicornAppResource>(Get(builder, "ai-orchestrator"));
         Assert.IsType<NextJsAppResource>(Get(builder, "frontend"));
         Assert.Empty(builder.Resources.OfType<ContainerResource>());
@@ -56,7 +56,7 @@ public sealed class AppModelTests
         Assert.Contains(("cartrita", WaitType.WaitUntilHealthy), WaitsOf(Get(builder, "migrations")));
         Assert.Contains(("redis", WaitType.WaitUntilHealthy), WaitsOf(Get(builder, "ai-orchestrator")));
         Assert.Contains(("migrations", WaitType.WaitForCompletion), WaitsOf(Get(builder, "ai-orchestrator")));
-        Assert.Equal([("ai-orchestrator", WaitType.WaitUntilHealthy)], WaitsOf(Get(builder, "frontend")));
+        Assert.Equal([("ai-orchestrator", WaitType.WaitUntilStarted)], WaitsOf(Get(builder, "frontend")));
     }
 
     [Theory]

@@ -46,6 +46,7 @@ public static class RedisProcessBuilderExtensions
             })
             .WithRequiredCommand(command)
             .WithHealthCheck(healthCheckKey)
+            .WithStartupHealthPolling()
             .OnBeforeResourceStarted(async (server, _, cancellationToken) =>
             {
                 Directory.CreateDirectory(server.DataDirectory);

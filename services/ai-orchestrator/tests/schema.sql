@@ -67,4 +67,7 @@ CREATE UNIQUE INDEX ux_api_clients_name ON api_clients (name);
 CREATE INDEX ix_memories_embedding ON memories USING hnsw (embedding vector_cosine_ops)
     WITH (m = 16, ef_construction = 64);
 
+-- Migration 20261125195002_MemoriesParallelIndexBuilds.
+ALTER TABLE memories SET (parallel_workers = 2);
+
 CREATE INDEX ix_messages_conversation_id_created_at ON messages (conversation_id, created_at);
