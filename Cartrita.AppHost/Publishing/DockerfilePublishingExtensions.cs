@@ -12,7 +12,8 @@ public static class DockerfilePublishingExtensions
 
     /// <summary>
     /// In publish mode, writes the resource to the manifest as a <c>dockerfile.v0</c> build of <paramref name="dockerfile"/>
-    /// with its environment and bindings; when <paramref name="containerPort"/> is given, the <c>http</c> endpoint's target
+    /// with its environment and bindings (and gives the model the same Dockerfile and context, for tools that build
+    /// from it); when <paramref name="containerPort"/> is given, the <c>http</c> endpoint's target
     /// port becomes that port (the port the image listens on, whatever port run mode picked).
     /// Works for projects (which would otherwise be <c>project.v0</c>) and for executables (otherwise <c>executable.v0</c>,
     /// or <c>container.v1</c> after <c>PublishAsDockerFile</c>).
@@ -44,14 +45,16 @@ public static class DockerfilePublishingExtensions
         }
 
         var resource = builder.Resource;
-        return builder.WithManifestPublishingCallback(async manifest =>
-        {
-            manifest.Writer.WriteString("type", "dockerfile.v0");
-            manifest.Writer.WriteString("path", manifest.GetManifestRelativePath(dockerfilePath));
-            manifest.Writer.WriteString("context", manifest.GetManifestRelativePath(contextPath));
-            await manifest.WriteEnvironmentVariablesAsync(resource).ConfigureAwait(false);
-            manifest.WriteBindings(resource);
-        });
+        return builder
+            .WithAnnotation(new DockerfileBuildAnnotation(contextPath, dockerfilePath, stage: null), ResourceAnnotationMutationBehavior.Replace)
+            .WithManifestPublishingCallback(async manifest =>
+            {
+                manifest.Writer.WriteString("type", "dockerfile.v0");
+                manifest.Writer.WriteString("path", manifest.GetManifestRelativePath(dockerfilePath));
+                manifest.Writer.WriteString("context", manifest.GetManifestRelativePath(contextPath));
+                await manifest.WriteEnvironmentVariablesAsync(resource).ConfigureAwait(false);
+                manifest.WriteBindings(resource);
+            });
     }
 
     /// <summary>

@@ -13,7 +13,8 @@ public static class BuiltProjectResourceBuilderExtensions
     /// everything that waits for it by that much. The AppHost builds the projects it references in its own configuration,
     /// so their output is current whenever the AppHost is; when it is missing (the AppHost was built some other way) the
     /// resource falls back to <c>dotnet run</c>, which builds it. Telemetry goes to the dashboard as for projects. In
-    /// publish mode, give the resource a container shape (<c>PublishAsDockerfileBuild</c>).
+    /// publish mode the resource is a container built from the project folder's Dockerfile (see
+    /// <c>PublishAsDockerfileBuild</c> for another Dockerfile or build context).
     /// </summary>
     /// <typeparam name="TProject">The project metadata Aspire generates for a project reference (<c>Projects.*</c>).</typeparam>
     /// <param name="builder">The distributed application builder.</param>
@@ -30,8 +31,20 @@ public static class BuiltProjectResourceBuilderExtensions
             .WithArgs(File.Exists(output)
                 ? [output]
                 : ["run", "--project", projectPath, "--no-launch-profile"])
-            .WithEnvironment("DOTNET_ENVIRONMENT", builder.Environment.EnvironmentName)
-            .WithOtlpExporter();
+            .WithEnvironment(context =>
+            {
+                // What AddProject gives a .NET project: OTLP export that retries while the collector is away, and in
+                // run mode exception and event details on the dashboard's structured logs.
+                context.EnvironmentVariables["OTEL_DOTNET_EXPERIMENTAL_OTLP_RETRY"] = "in_memory";
+                if (context.ExecutionContext.IsRunMode)
+                {
+                    context.EnvironmentVariables["OTEL_DOTNET_EXPERIMENTAL_OTLP_EMIT_EXCEPTION_LOG_ATTRIBUTES"] = "true";
+                    context.EnvironmentVariables["OTEL_DOTNET_EXPERIMENTAL_OTLP_EMIT_EVENT_LOG_ATTRIBUTES"] = "true";
+                    context.EnvironmentVariables["DOTNET_ENVIRONMENT"] = builder.Environment.EnvironmentName;
+                }
+            })
+            .WithOtlpExporter()
+            .PublishAsDockerFile();
     }
 
     // bin/<configuration>/<tfm>/<name>.dll: the SDK's default layout, in the AppHost's own configuration and framework.
