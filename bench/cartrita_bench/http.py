@@ -47,31 +47,22 @@ def wrk(url: str, script: str, seconds: int, connections: int = 32, threads: int
 
 
 def bench_health(orchestrator_url: str, hello_url: str, rounds: int = 3, seconds: int = 8, log=print,
-                 orchestrator_pid: Optional[int] = None, hello_pid: Optional[int] = None,
-                 proposal_url: Optional[str] = None, proposal_pid: Optional[int] = None) -> Dict[str, object]:
-    """Interleaved rounds (hello, /health[, proposed fast path]) so all see the same background load; ratios are
-    medians over the rounds. Also the servers' CPU time per request, which a busy machine distorts far less."""
-    for url in (hello_url, orchestrator_url, proposal_url):
-        if url:
-            wrk(url + "/health", "get.lua", 2)  # warm-up
+                 orchestrator_pid: Optional[int] = None, hello_pid: Optional[int] = None) -> Dict[str, object]:
+    """Interleaved rounds (hello, /health) so both see the same background load; the ratio is the median over the
+    rounds. Also the servers' CPU time per request, which a busy machine distorts far less."""
+    for url in (hello_url, orchestrator_url):
+        wrk(url + "/health", "get.lua", 2)  # warm-up
     rounds_out: List[Dict[str, object]] = []
     for i in range(rounds):
         one: Dict[str, object] = {}
         targets = [("hello", hello_url, hello_pid), ("health", orchestrator_url, orchestrator_pid)]
-        if proposal_url:
-            targets.append(("proposal", proposal_url, proposal_pid))
-        # rotate the order every round, so no server always runs first (or right after the same neighbour)
+        # alternate the order every round, so neither server always runs first
         for key, url, pid in targets[i % len(targets):] + targets[:i % len(targets)]:
             one[key] = wrk(url + "/health", "get.lua", seconds, server_pid=pid)
-        base = one["hello"]["rps"] or 1.0
-        one["ratio"] = round(one["health"]["rps"] / base, 3)
-        if proposal_url:
-            one["proposal_ratio"] = round(one["proposal"]["rps"] / base, 3)
+        one["ratio"] = round(one["health"]["rps"] / (one["hello"]["rps"] or 1.0), 3)
         log(f"  /health round {i + 1}: hello {one['hello']['rps']:.0f} req/s, /health {one['health']['rps']:.0f} (x{one['ratio']:.2f}, "
-            f"p99 {one['health']['p99_ms']} ms)" + (f", proposed fast path {one['proposal']['rps']:.0f} (x{one['proposal_ratio']:.2f}, "
-            f"p99 {one['proposal']['p99_ms']} ms)" if proposal_url else "") +
-            f"; server CPU us/request {one['hello']['server_cpu_us_per_request']} / {one['health']['server_cpu_us_per_request']}"
-            + (f" / {one['proposal']['server_cpu_us_per_request']}" if proposal_url else ""))
+            f"p99 {one['health']['p99_ms']} ms); server CPU us/request {one['hello']['server_cpu_us_per_request']} / "
+            f"{one['health']['server_cpu_us_per_request']}")
         rounds_out.append(one)
 
     def med(kind: str, key: str):
@@ -89,15 +80,6 @@ def bench_health(orchestrator_url: str, hello_url: str, rounds: int = 3, seconds
     # what the ratio would be if each server had the CPU to itself: hello's CPU time per request / this one's
     if out["hello_cpu_us_per_request"] and out["health_cpu_us_per_request"]:
         out["cpu_ratio"] = round(out["hello_cpu_us_per_request"] / out["health_cpu_us_per_request"], 2)
-    if proposal_url:
-        out.update({
-            "proposal_ratio": statistics.median(r["proposal_ratio"] for r in rounds_out),
-            "proposal_rps": med("proposal", "rps"), "proposal_p99_ms": med("proposal", "p99_ms"),
-            "proposal_errors": sum(r["proposal"]["errors"] for r in rounds_out),
-            "proposal_cpu_us_per_request": med("proposal", "server_cpu_us_per_request"),
-        })
-        if out["hello_cpu_us_per_request"] and out["proposal_cpu_us_per_request"]:
-            out["proposal_cpu_ratio"] = round(out["hello_cpu_us_per_request"] / out["proposal_cpu_us_per_request"], 2)
     return out
 
 

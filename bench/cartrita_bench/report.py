@@ -77,16 +77,6 @@ def rows_from(results: Dict[str, object]) -> List[Row]:
             ok = down is not None and up is not None
             out.append(row("GET /health follows db/redis state", "redis stopped, then started",
                            f"503 after {down} s, 200 again after {up} s" if ok else "did not follow", "reflects state", ok))
-        if "proposal_rps" in hh:
-            pdown = (dep.get("redis_down_detected_s") or {}).get("proposal")
-            pup = (dep.get("redis_up_detected_s") or {}).get("proposal")
-            follows = pdown is not None and pup is not None
-            out.append(row("(proposal) GET /health fast path, bench/prototypes/fast_health.py",
-                           f"bare FastAPI {hh['hello_rps']:,.0f} req/s",
-                           f"{hh['proposal_rps']:,.0f} req/s ({hh['proposal_ratio']:.2f}x){_cpu(hh.get('proposal_cpu_ratio'))}, "
-                           f"p99 {hh['proposal_p99_ms']:.1f} ms"
-                           + ("" if follows else ", does NOT follow redis"),
-                           ">= 0.9x, p99 <= 25 ms", None))
         ch = http.get("chat")
         if ch:
             out.append(row("POST /api/chat (local provider) under wrk -c32", "-",

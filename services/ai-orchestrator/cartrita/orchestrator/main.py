@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.health.register("database", app.state.db.probe)
     app.state.health.register("redis", app.state.cache.probe)
+    app.state.health_answer = health_api.HealthAnswer(app.state)
 
     state = app.state
     state.limiter = RateLimiter(
@@ -111,7 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
     # FastAPI 0.92 has no lifespan= argument; Starlette 0.26's router does.
     app.router.lifespan_context = lifespan
 
-    # the last added middleware runs first: metrics -> CORS -> guard -> routes
+    # the last added middleware runs first: /health fast path -> metrics -> CORS -> guard -> routes
     app.add_middleware(ApiGuard, state=app.state)
     if settings.cors_allow_origins:
         app.add_middleware(
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(PrometheusMiddleware, metrics=app.state.metrics, router=app.router)
+    app.add_middleware(health_api.HealthFastPath, state=app.state)
     install_error_handlers(app)
     app.include_router(health_api.router)
     app.include_router(metrics_api.router)
