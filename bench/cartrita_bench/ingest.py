@@ -40,23 +40,12 @@ def texts(n: int, seed: int = 8) -> List[str]:
     return out
 
 
-PROTOTYPES = Path(__file__).resolve().parents[1] / "prototypes"
-
-
 def _orchestrator_modules():
-    for path in (ORCHESTRATOR_DIR, PROTOTYPES):
-        if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
+    if str(ORCHESTRATOR_DIR) not in sys.path:
+        sys.path.insert(0, str(ORCHESTRATOR_DIR))
     from cartrita.orchestrator import embeddings, store  # noqa: E402
 
     return embeddings, store
-
-
-def _fast_embed():
-    _orchestrator_modules()
-    import fast_embed  # noqa: E402  (bench/prototypes)
-
-    return fast_embed
 
 
 # -- end to end -----------------------------------------------------------------------------------------------------
@@ -118,12 +107,6 @@ def steps(dsn: str, items: Sequence[str], log=print) -> Dict[str, object]:
     t = time.perf_counter()
     literals = [embeddings.vector_literal(v) for v in vectors]
     out["literal_per_s"] = _rate(len(items), time.perf_counter() - t)
-    fe = _fast_embed()
-    t = time.perf_counter()
-    sparse = [fe.local_embedding_sparse(x) for x in items]
-    fast = [fe.vector_literal_sparse(i, v) for i, v in sparse]
-    out["proposed_embed_and_literal_per_s"] = _rate(len(items), time.perf_counter() - t)
-    out["proposed_identical"] = fast == literals and all(fe.local_embedding(x) == v for x, v in zip(items, vectors))
 
     rows = [(uuid.uuid4(), x, {}, lit) for x, lit in zip(items, literals)]
 
@@ -155,18 +138,15 @@ def _columns(items):
 
 
 def bulk_copy(dsn: str, items: Sequence[str], log=print) -> Dict[str, object]:
-    """The bulk path: local embeddings (the proposed sparse computation, checked identical to the orchestrator's on a
-    sample), binary COPY in 2,048-row batches into a table without the index, then CREATE INDEX with the schema's HNSW
-    parameters. Rates: embed + load, and embed + load + index."""
+    """The bulk path: local embeddings (the orchestrator's sparse form), binary COPY in 2,048-row batches into a table
+    without the index, then CREATE INDEX with the schema's HNSW parameters. Rates: embed + load, and embed + load +
+    index."""
     embeddings, _store = _orchestrator_modules()
-    fe = _fast_embed()
     import numpy as np
     import psycopg
 
     from .vectors import copy_binary_chunks
 
-    sample = list(items[:: max(1, len(items) // 500)])
-    identical = all(fe.local_embedding(x) == embeddings.local_embedding(x) for x in sample)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_bulk")
         conn.execute("CREATE TABLE bench_bulk (id integer PRIMARY KEY, embedding vector(1536) NOT NULL)")
@@ -179,7 +159,7 @@ def bulk_copy(dsn: str, items: Sequence[str], log=print) -> Dict[str, object]:
                     part = items[i:i + 2048]
                     vecs = np.zeros((len(part), embeddings.DIMENSIONS), dtype=np.float32)
                     for row, text in enumerate(part):
-                        idx, vals = fe.local_embedding_sparse(text)
+                        idx, vals = embeddings.local_embedding_sparse(text)
                         vecs[row, idx] = vals
                     embed_s += time.perf_counter() - te
                     for chunk in copy_binary_chunks(vecs, first_id=i, header=i == 0, trailer=i + 2048 >= len(items)):
@@ -193,5 +173,4 @@ def bulk_copy(dsn: str, items: Sequence[str], log=print) -> Dict[str, object]:
         index = time.perf_counter() - t1
         conn.execute("DROP TABLE bench_bulk")
     return {"vectors": len(items), "embed_and_load_per_s": _rate(len(items), load), "embed_only_per_s": _rate(len(items), embed_s),
-            "load_and_index_per_s": _rate(len(items), load + index), "load_s": round(load, 2), "index_s": round(index, 2),
-            "embedding_identical_to_orchestrator": identical, "identical_sample": len(sample)}
+            "load_and_index_per_s": _rate(len(items), load + index), "load_s": round(load, 2), "index_s": round(index, 2)}

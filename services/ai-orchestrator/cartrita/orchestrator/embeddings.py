@@ -22,7 +22,8 @@ import hashlib
 import logging
 import math
 import re
-from typing import List, Optional, Sequence
+import struct
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from redis.exceptions import RedisError
 
@@ -42,29 +43,62 @@ STOP_WORDS = frozenset(
 )
 
 
+_ZEROS = [0.0] * DIMENSIONS
+_ZERO_TEXTS = ["0"] * DIMENSIONS
+_VECTOR_HEAD = struct.Struct(">hh")
+_FLOAT4 = struct.Struct(">f")
+
+
 def _normalise_token(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         return word[:-1]
     return word
 
 
-def local_embedding(text: str, dims: int = DIMENSIONS) -> List[float]:
+def local_embedding_sparse(text: str, dims: int = DIMENSIONS) -> Tuple[List[int], List[float]]:
+    """The buckets ``text`` touches (ascending) and their values; every other bucket is 0.0.
+
+    A text touches a few dozen of the 1536 buckets, so only those are summed,
+    normalised and formatted. The norm adds the touched buckets in index
+    order, which is the sum over all of them (adding 0.0 changes no float).
+    """
     words = [_normalise_token(w) for w in _WORD_RE.findall(text.lower())]
     content = [w for w in words if w not in STOP_WORDS] or words
     features = [(w, 1.0) for w in content]
     features += [(f"{a} {b}", 0.5) for a, b in zip(content, content[1:])]
     if not features:  # punctuation / symbols only
         features = [("\x00text\x00" + " ".join(text.lower().split()), 1.0)]
-    vec = [0.0] * dims
+    buckets: Dict[int, float] = {}
+    blake2b = hashlib.blake2b
     for feature, weight in features:
-        digest = hashlib.blake2b(feature.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        n = int.from_bytes(digest, "big")
-        sign = 1.0 if (n >> 63) == 0 else -1.0
-        vec[n % dims] += sign * weight
-    norm = math.sqrt(sum(x * x for x in vec))
-    if norm == 0.0:  # every feature cancelled out (hash collisions)
-        vec[0], norm = 1.0, 1.0
-    return [x / norm for x in vec]
+        n = int.from_bytes(blake2b(feature.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+        i = n % dims
+        buckets[i] = buckets.get(i, 0.0) + (weight if (n >> 63) == 0 else -weight)
+    idx = sorted(buckets)
+    vals = [buckets[i] for i in idx]
+    norm = math.sqrt(sum(x * x for x in vals))
+    if norm == 0.0:  # every feature cancelled out (hash collisions): bucket 0 is 1.0
+        buckets[0] = 1.0
+        idx = sorted(buckets)
+        return idx, [buckets[i] for i in idx]
+    return idx, [x / norm for x in vals]
+
+
+class LocalVector(list):
+    """A local embedding: the dense list of floats, plus ``support`` = (indices, values)
+    of its non-zero buckets, which :func:`vector_literal` formats instead of
+    all 1536 values. Treat it as read-only."""
+
+    __slots__ = ("support",)
+
+
+def local_embedding(text: str, dims: int = DIMENSIONS) -> List[float]:
+    idx, vals = local_embedding_sparse(text, dims)
+    vec = LocalVector(_ZEROS if dims == DIMENSIONS else [0.0] * dims)
+    for i, v in zip(idx, vals):
+        vec[i] = v
+    vec.support = (idx, vals)
+    return vec
 
 
 class LocalEmbedder:
@@ -77,7 +111,27 @@ class LocalEmbedder:
 
 def vector_literal(vec: Sequence[float]) -> str:
     """pgvector's text form: ``[0.1,-0.2,...]``."""
-    return "[" + ",".join(f"{x:.7g}" for x in vec) + "]"
+    support = getattr(vec, "support", None)
+    if support is None:
+        return "[" + ",".join(f"{x:.7g}" for x in vec) + "]"
+    parts = list(_ZERO_TEXTS) if len(vec) == DIMENSIONS else ["0"] * len(vec)  # f"{0.0:.7g}" == "0"
+    for i, v in zip(*support):
+        parts[i] = f"{v:.7g}"
+    return "[" + ",".join(parts) + "]"
+
+
+def vector_binary(indices: Iterable[int], values: Iterable[float], dims: int = DIMENSIONS) -> bytes:
+    """pgvector's binary form (``vector_recv``: int16 dimensions, int16 unused,
+    float4 big-endian values) of a vector whose other buckets are 0.0, for
+    ``COPY ... (FORMAT binary)``. Each value goes through :func:`vector_literal`'s
+    7 significant digits first, so a memory stored this way holds exactly the
+    float4 values the text form would have given it."""
+    buf = bytearray(4 + 4 * dims)
+    _VECTOR_HEAD.pack_into(buf, 0, dims, 0)
+    pack_into = _FLOAT4.pack_into
+    for i, v in zip(indices, values):
+        pack_into(buf, 4 + 4 * i, float(f"{v:.7g}"))
+    return bytes(buf)
 
 
 class EmbeddingService:
