@@ -5,12 +5,13 @@ through the index vs an exact scan on the same queries, recall@10 against the ex
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 from . import vectors
-from .infra import Postgres
+from .infra import ORCHESTRATOR_DIR, Postgres
 from .procs import cpu_seconds
 
 QUERY = "SELECT id FROM bench_items ORDER BY embedding <=> %s::vector LIMIT 10"
@@ -30,6 +31,27 @@ def _timed(conn, literals: Sequence[str]) -> (List[float], List[List[int]]):
     # the server process's CPU time per query: a busy machine inflates wall-clock latency far more than this
     _timed.backend_cpu_ms = (cpu_seconds(backend) - cpu0) * 1000.0 / max(1, len(literals))
     return ms, ids
+
+
+def orchestrator_ef_search() -> int:
+    """The ef_search floor the orchestrator's memory search uses by default (MEMORY_EF_SEARCH unset)."""
+    if str(ORCHESTRATOR_DIR) not in sys.path:
+        sys.path.insert(0, str(ORCHESTRATOR_DIR))
+    from cartrita.orchestrator.config import DEFAULT_MEMORY_EF_SEARCH  # noqa: E402
+
+    return DEFAULT_MEMORY_EF_SEARCH
+
+
+def _at_ef_search(conn, ef: int, literals: Sequence[str], truth: List[List[int]]):
+    """(ladder entry, per-query ms) for one pass of the queries at ``ef``."""
+    import numpy as np
+
+    conn.execute(f"SET hnsw.ef_search = {ef}")
+    ms, found = _timed(conn, literals)
+    entry = {"ef_search": ef, "p50_ms": round(statistics.median(ms), 2),
+             "p90_ms": round(float(np.percentile(ms, 90)), 2), "recall_at_10": round(_recall(found, truth), 4),
+             "backend_cpu_ms_per_query": round(_timed.backend_cpu_ms, 2)}
+    return entry, ms
 
 
 def _recall(found: List[List[int]], truth: List[List[int]]) -> float:
@@ -109,11 +131,7 @@ def bench_search(base: Path, n: int = 100_000, queries: int = 100, maintenance_w
             ladder = []
             chosen = None
             for ef in EF_LADDER:
-                conn.execute(f"SET hnsw.ef_search = {ef}")
-                ms, found = _timed(conn, literals)
-                entry = {"ef_search": ef, "p50_ms": round(statistics.median(ms), 2),
-                         "p90_ms": round(float(np.percentile(ms, 90)), 2), "recall_at_10": round(_recall(found, truth), 4),
-                         "backend_cpu_ms_per_query": round(_timed.backend_cpu_ms, 2)}
+                entry, ms = _at_ef_search(conn, ef, literals, truth)
                 ladder.append(entry)
                 log(f"  search: ef_search {ef}: p50 {entry['p50_ms']} ms, recall@10 {entry['recall_at_10']} "
                     f"(server CPU {entry['backend_cpu_ms_per_query']} ms/query)")
@@ -129,6 +147,14 @@ def bench_search(base: Path, n: int = 100_000, queries: int = 100, maintenance_w
             out["ladder"] = ladder
             out["chosen"] = chosen
             out["default_ef_search_40"] = ladder[0]
+            # what the orchestrator's memory search gets by default (MEMORY_EF_SEARCH, for k <= 50)
+            default_ef = orchestrator_ef_search()
+            at_default = next((e for e in ladder if e["ef_search"] == default_ef), None)
+            if at_default is None:
+                at_default, _ = _at_ef_search(conn, default_ef, literals, truth)
+            out["orchestrator_default"] = at_default
+            log(f"  search: the orchestrator's default ef_search {default_ef}: recall@10 {at_default['recall_at_10']}, "
+                f"p50 {at_default['p50_ms']} ms")
             out["speedup"] = round(out["exact_p50_ms"] / chosen["p50_ms"], 1)
 
         # Investigation: the same index and queries with shared_buffers large enough to hold it. PostgreSQL's default
@@ -141,7 +167,7 @@ def bench_search(base: Path, n: int = 100_000, queries: int = 100, maintenance_w
             conn.execute("SELECT pg_prewarm('bench_items_hnsw')") if _has_prewarm(conn) else None
             _timed(conn, literals)  # warm
             again = []
-            for ef in sorted({40, chosen["ef_search"]}):
+            for ef in sorted({40, default_ef, chosen["ef_search"]}):
                 conn.execute(f"SET hnsw.ef_search = {ef}")
                 ms, found = _timed(conn, literals)
                 cpu = _timed.backend_cpu_ms

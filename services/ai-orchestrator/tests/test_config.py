@@ -131,6 +131,9 @@ def test_base_url_credentials_are_scrubbed():
         ("RATE_LIMIT_REQUESTS", "many"),
         ("RATE_LIMIT_WINDOW_SECONDS", "0"),
         ("CORS_ALLOW_ORIGINS", "https://app.example.com/path"),
+        ("MEMORY_EF_SEARCH", "0"),
+        ("MEMORY_EF_SEARCH", "1001"),
+        ("MEMORY_EF_SEARCH", "plenty"),
     ],
 )
 def test_invalid_new_settings_are_refused(name, value):
@@ -138,3 +141,23 @@ def test_invalid_new_settings_are_refused(name, value):
         load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, name: value})
     assert name in info.value.render()
     assert len(info.value.problems) == 1
+
+
+def test_memory_ef_search_setting():
+    s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT})
+    assert s.memory_ef_search == 100  # recall@10 >= 0.95 at 100k x 1536 needed 80-150 (BENCHMARKS.md)
+    assert [s.memory_ef_search_for(k) for k in (1, 3, 5, 50)] == [100, 100, 100, 100]
+
+    s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "MEMORY_EF_SEARCH": " 40 "})
+    assert s.memory_ef_search == 40
+    assert [s.memory_ef_search_for(k) for k in (3, 20, 30, 50)] == [40, 40, 60, 100]  # never below 2k
+
+    s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "MEMORY_EF_SEARCH": "1000"})
+    assert s.memory_ef_search_for(50) == 1000
+
+    with pytest.raises(ConfigError) as info:
+        load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "MEMORY_EF_SEARCH": "1001"})
+    assert info.value.problems == [
+        "MEMORY_EF_SEARCH must be a whole number from 1 to 1000 (unset means 100); "
+        "higher finds the true nearest memories more often, at more CPU per search"
+    ]

@@ -21,6 +21,8 @@ Settings come ONLY from these environment variables:
     RATE_LIMIT_WINDOW_SECONDS  the window (default 60)
     CORS_ALLOW_ORIGINS  comma-separated browser origins, or * (default: * in
                         development, none in production)
+    MEMORY_EF_SEARCH    HNSW ef_search floor for memory searches (default 100;
+                        a search of k memories uses max(this, 2k))
 
 Nothing else is read from the environment; the tunables below the env-backed
 fields are code defaults.
@@ -59,6 +61,7 @@ ENV_NAMES = (
     "RATE_LIMIT_REQUESTS",
     "RATE_LIMIT_WINDOW_SECONDS",
     "CORS_ALLOW_ORIGINS",
+    "MEMORY_EF_SEARCH",
 )
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -66,6 +69,10 @@ DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 DEFAULT_DEEPGRAM_BASE_URL = "https://api.deepgram.com"
 DEFAULT_RATE_LIMIT_REQUESTS = 120
 DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60
+#: recall@10 >= 0.95 on 100,000 x 1536 memories needed ef_search 80-150 (BENCHMARKS.md); 40 gave 0.86-0.89
+DEFAULT_MEMORY_EF_SEARCH = 100
+#: pgvector's limit for hnsw.ef_search
+MAX_EF_SEARCH = 1000
 
 ENVIRONMENTS = ("development", "production")
 
@@ -115,6 +122,8 @@ class Settings(BaseModel):
     rate_limit_window_seconds: int = DEFAULT_RATE_LIMIT_WINDOW_SECONDS
     #: browser origins allowed by CORS (``["*"]`` = any); empty = no CORS headers
     cors_allow_origins: Tuple[str, ...] = ()
+    #: hnsw.ef_search floor for memory searches (see memory_ef_search_for)
+    memory_ef_search: int = DEFAULT_MEMORY_EF_SEARCH
 
     # --- code defaults (not read from the environment) --------------------
     db_pool_min_size: int = 1
@@ -175,6 +184,10 @@ class Settings(BaseModel):
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
+
+    def memory_ef_search_for(self, k: int) -> int:
+        """hnsw.ef_search for a top-``k`` memory search: the candidate list must be at least k long."""
+        return min(MAX_EF_SEARCH, max(self.memory_ef_search, 2 * k))
 
     @property
     def database_url_redacted(self) -> str:
@@ -401,6 +414,9 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
     rate_requests = _int_setting(env, "RATE_LIMIT_REQUESTS", DEFAULT_RATE_LIMIT_REQUESTS, 0, problems,
                                  "0 turns rate limiting off")
     rate_window = _int_setting(env, "RATE_LIMIT_WINDOW_SECONDS", DEFAULT_RATE_LIMIT_WINDOW_SECONDS, 1, problems)
+    ef_search = _int_setting(env, "MEMORY_EF_SEARCH", DEFAULT_MEMORY_EF_SEARCH, 1, problems,
+                             "higher finds the true nearest memories more often, at more CPU per search",
+                             maximum=MAX_EF_SEARCH)
 
     cors_raw = _get(env, "CORS_ALLOW_ORIGINS")
     if cors_raw is None:
@@ -438,6 +454,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         rate_limit_requests=rate_requests,
         rate_limit_window_seconds=rate_window,
         cors_allow_origins=cors,
+        memory_ef_search=ef_search,
     )
 
 
@@ -452,7 +469,13 @@ def _valid_http_url(url: str) -> bool:
 
 
 def _int_setting(
-    env: Mapping[str, str], name: str, default: int, minimum: int, problems: List[str], note: str = ""
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    minimum: int,
+    problems: List[str],
+    note: str = "",
+    maximum: Optional[int] = None,
 ) -> int:
     raw = _get(env, name)
     if raw is None:
@@ -461,8 +484,9 @@ def _int_setting(
         value = int(raw)
     except ValueError:
         value = minimum - 1
-    if value < minimum:
+    if value < minimum or (maximum is not None and value > maximum):
         extra = f"; {note}" if note else ""
-        problems.append(f"{name} must be a whole number >= {minimum} (unset means {default}){extra}")
+        bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        problems.append(f"{name} must be a whole number {bounds} (unset means {default}){extra}")
         return default
     return value

@@ -43,7 +43,7 @@ async def search_memories(request: Request, payload: Dict[str, Any] = Body(...))
     try:
         vec = vector_literal(await state.embeddings.embed_query(req.query))
         k = req.k
-        rows = await state.db.run(lambda conn: store.search_memories(conn, vec, k, max(40, 2 * k)))
+        rows = await state.db.run(lambda conn: store.search_memories(conn, vec, k, state.settings.memory_ef_search_for(k)))
     except BaseException:
         state.metrics.memory_operations.labels("search", "error").inc()
         raise
