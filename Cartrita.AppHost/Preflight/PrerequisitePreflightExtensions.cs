@@ -29,12 +29,14 @@ public static class PrerequisitePreflightExtensions
         List<Prerequisite> prerequisites =
         [
             new("Python packages for the orchestrator (fastapi, uvicorn, psycopg, redis, jwt, prometheus_client)",
+                // find_spec locates the packages without importing them: ~0.05 s instead of 1–3 s for the imports.
                 async () => (await CommandLine.RunAsync(options.Tools.Python,
-                    ["-c", "import fastapi, uvicorn, psycopg, psycopg_pool, redis, jwt, prometheus_client"],
+                    ["-c", "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))",
+                        "fastapi", "uvicorn", "psycopg", "psycopg_pool", "redis", "jwt", "prometheus_client"],
                     timeout: TimeSpan.FromSeconds(20))).Succeeded,
                 $"{sudo}eng/install.sh apt   (Debian's python3-fastapi, python3-uvicorn, python3-psycopg, …; used by {options.Tools.Python})"),
             new("Node.js and npm (for the frontend)",
-                async () => (await CommandLine.RunAsync("npm", ["--version"], timeout: TimeSpan.FromSeconds(20))).Succeeded,
+                () => Task.FromResult(IsOnPath("node") && IsOnPath("npm")),
                 $"{sudo}apt-get install -y nodejs npm"),
         ];
         if (options.Infrastructure == InfrastructureMode.Processes)
@@ -68,4 +70,11 @@ public static class PrerequisitePreflightExtensions
         });
         return builder;
     }
+
+    // As a shell finds a command: an executable file of that name in a PATH folder (without running it: `npm --version`
+    // alone takes ~0.5 s).
+    private static bool IsOnPath(string command) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(folder => Path.Combine(folder, command))
+            .Any(path => File.Exists(path) && (OperatingSystem.IsWindows() || (File.GetUnixFileMode(path) & UnixFileMode.UserExecute) != 0));
 }
