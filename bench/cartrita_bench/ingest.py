@@ -1,6 +1,6 @@
 """Memory ingest: the orchestrator's local embedding + insert path, end to end (POST /api/memory batches) and step by
 step in-process (importing the orchestrator's own modules), plus the bulk path the issue asks for (batched binary COPY,
-HNSW index built after the bulk) to show where 2,000 vectors/s comes from."""
+HNSW index built after the bulk): the orchestrator's importer, `./cartrita import-memories`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import http.client
 import json
 import random
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -137,40 +138,32 @@ def _columns(items):
     return ([i[0] for i in items], [i[1] for i in items], [json.dumps(i[2]) for i in items], [i[3] for i in items])
 
 
-def bulk_copy(dsn: str, items: Sequence[str], log=print) -> Dict[str, object]:
-    """The bulk path: local embeddings (the orchestrator's sparse form), binary COPY in 2,048-row batches into a table
-    without the index, then CREATE INDEX with the schema's HNSW parameters. Rates: embed + load, and embed + load +
-    index."""
-    embeddings, _store = _orchestrator_modules()
-    import numpy as np
-    import psycopg
+def bulk_import(database_url: str, items: Sequence[str], work: Path, log=print) -> Dict[str, object]:
+    """The bulk path, as users run it: the orchestrator's importer (`./cartrita import-memories`) on a JSON Lines file
+    of ``items``, into the real memories table. It embeds locally, loads with binary COPY in 2,048-row batches and,
+    the import being larger than the table, rebuilds the HNSW index after the load. Rates: embed + load, and overall
+    (validation and the index build included)."""
+    from .infra import PYTHON
+    from .procs import minimal_env
 
-    from .vectors import copy_binary_chunks
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_bulk")
-        conn.execute("CREATE TABLE bench_bulk (id integer PRIMARY KEY, embedding vector(1536) NOT NULL)")
-        t0 = time.perf_counter()
-        embed_s = 0.0
-        with conn.cursor() as cur:
-            with cur.copy("COPY bench_bulk (id, embedding) FROM STDIN (FORMAT binary)") as cp:
-                for i in range(0, len(items), 2048):
-                    te = time.perf_counter()
-                    part = items[i:i + 2048]
-                    vecs = np.zeros((len(part), embeddings.DIMENSIONS), dtype=np.float32)
-                    for row, text in enumerate(part):
-                        idx, vals = embeddings.local_embedding_sparse(text)
-                        vecs[row, idx] = vals
-                    embed_s += time.perf_counter() - te
-                    for chunk in copy_binary_chunks(vecs, first_id=i, header=i == 0, trailer=i + 2048 >= len(items)):
-                        cp.write(chunk)
-        load = time.perf_counter() - t0
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        # vectors are stored out of line (TOAST): without this the planner sees a tiny heap and builds single-threaded
-        conn.execute("ALTER TABLE bench_bulk SET (parallel_workers = 2)")
-        t1 = time.perf_counter()
-        conn.execute("CREATE INDEX ON bench_bulk USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
-        index = time.perf_counter() - t1
-        conn.execute("DROP TABLE bench_bulk")
-    return {"vectors": len(items), "embed_and_load_per_s": _rate(len(items), load), "embed_only_per_s": _rate(len(items), embed_s),
-            "load_and_index_per_s": _rate(len(items), load + index), "load_s": round(load, 2), "index_s": round(index, 2)}
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "bulk-memories.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for text in items:
+            f.write(json.dumps({"content": text}) + "\n")
+    argv = [PYTHON, "-m", "cartrita.orchestrator.importer", str(path), "--json"]
+    t = time.perf_counter()
+    res = subprocess.run(argv, cwd=ORCHESTRATOR_DIR, env=minimal_env(DATABASE_URL=database_url), capture_output=True,
+                         text=True, timeout=1800)
+    wall = time.perf_counter() - t
+    if res.returncode != 0:
+        raise RuntimeError(f"the importer failed ({res.returncode}): {res.stderr.strip()[-500:]}")
+    summary = json.loads(res.stdout)
+    rows = summary["rows"]
+    return {"vectors": rows, "existing_rows": summary["existing_rows"],
+            "embed_and_load_per_s": summary["vectors_per_s"], "embed_only_per_s": _rate(rows, summary["embed_s"]),
+            "load_and_index_per_s": summary["overall_per_s"], "validate_s": round(summary["validate_s"], 2),
+            "embed_s": round(summary["embed_s"], 2), "load_s": round(summary["load_s"], 2),
+            "index_s": round(summary["index_s"], 2), "index_rows": rows + summary["existing_rows"],
+            "rebuilt_indexes": summary["rebuilt_indexes"], "importer_total_s": round(summary["total_s"], 2),
+            "command_wall_s": round(wall, 2), "embedder": summary["embedder"]}

@@ -14,6 +14,7 @@ import time
 import httpx
 
 from support import PYTHON, SERVICE_DIR, app_env
+from test_outages import wait_for_status
 from test_service import metric_samples, poll_health
 
 ROUTE = {"params": {"via": "route"}}  # a query string: the fast path hands the request on
@@ -92,7 +93,7 @@ def test_fast_path_follows_redis_with_retry_after(client, redis_server, deps_up)
     assert r.json()["checks"]["redis"]["status"] == "ok"
 
 
-def test_fast_path_follows_postgres(client, postgres, deps_up):
+def test_fast_path_follows_postgres(client, api, postgres, deps_up):
     poll_health(client, lambda r: r.status_code == 200, timeout=10)
 
     postgres.stop()
@@ -106,6 +107,8 @@ def test_fast_path_follows_postgres(client, postgres, deps_up):
     postgres.start()
     took, r = poll_health(client, lambda r: r.status_code == 200, timeout=10)
     assert r.json()["checks"]["database"]["status"] == "ok" and "retry-after" not in r.headers
+    # the request pool has dropped its connections to the old server before the next test uses it
+    assert wait_for_status(lambda: api.get("/api/conversations", params={"limit": 1}), 200, 15).status_code == 200
 
 
 def _health_counts(client: httpx.Client):

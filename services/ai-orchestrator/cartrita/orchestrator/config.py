@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from typing import Dict, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote
 
@@ -342,11 +343,13 @@ def _valid_postgres_url(url: str) -> bool:
     return True
 
 
-def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
+def load_settings(environ: Optional[Mapping[str, str]] = None, service: bool = True) -> Settings:
     """Build :class:`Settings` from the environment or raise :class:`ConfigError`.
 
     All problems are collected so that one start attempt reports all of them.
-    Messages name the variable and how to fix it, never its value.
+    Messages name the variable and how to fix it, never its value. With
+    ``service=False`` (command-line tools such as the memory importer, which
+    sign no tokens) JWT_SECRET_KEY is not required: a random one stands in.
     """
     env = os.environ if environ is None else environ
     problems: List[str] = []
@@ -372,6 +375,8 @@ def load_settings(environ: Optional[Mapping[str, str]] = None) -> Settings:
         )
 
     jwt_secret = _get(env, "JWT_SECRET_KEY")
+    if jwt_secret is None and not service:
+        jwt_secret = secrets.token_urlsafe(48)
     if jwt_secret is None:
         problems.append(
             f"JWT_SECRET_KEY is not set. Set it to a random secret of at least "

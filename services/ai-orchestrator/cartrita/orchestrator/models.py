@@ -89,13 +89,13 @@ class ChatRequest(BaseModel):
         return v
 
 
-def _memory_content(v: Optional[str]) -> Optional[str]:
+def memory_content(v: Optional[str]) -> Optional[str]:
     if v is None:
         return None
     return _non_empty_text(v, "content", MAX_MEMORY_CHARS)
 
 
-def _memory_metadata(v: Any) -> Any:
+def memory_metadata(v: Any) -> Any:
     if v is None:
         return {}
     if not isinstance(v, dict):
@@ -108,8 +108,8 @@ class MemoryItem(BaseModel):
     content: StrictStr
     metadata: Optional[Dict[str, Any]] = None
 
-    _content = validator("content", allow_reuse=True)(_memory_content)
-    _metadata = validator("metadata", pre=True, always=True, allow_reuse=True)(_memory_metadata)
+    _content = validator("content", allow_reuse=True)(memory_content)
+    _metadata = validator("metadata", pre=True, always=True, allow_reuse=True)(memory_metadata)
 
 
 class MemoryCreate(BaseModel):
@@ -119,8 +119,8 @@ class MemoryCreate(BaseModel):
     metadata: Optional[Dict[str, Any]] = None
     items: Optional[conlist(MemoryItem, min_items=1, max_items=MAX_MEMORY_BATCH)] = None  # type: ignore[valid-type]
 
-    _content = validator("content", allow_reuse=True)(_memory_content)
-    _metadata = validator("metadata", pre=True, allow_reuse=True)(_memory_metadata)
+    _content = validator("content", allow_reuse=True)(memory_content)
+    _metadata = validator("metadata", pre=True, allow_reuse=True)(memory_metadata)
 
     @root_validator(pre=True)
     def _one_form(cls, values: Dict[str, Any]) -> Dict[str, Any]:
