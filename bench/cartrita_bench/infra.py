@@ -59,7 +59,8 @@ class Postgres:
         self.user = DB_USER
         self.password = password or secrets.token_urlsafe(18)
         # What Cartrita.AppHost passes to its local postgres (Hosting/Postgres/PostgresProcessBuilderExtensions.cs).
-        self.settings = {"listen_addresses": "127.0.0.1", "unix_socket_directories": "", "maintenance_work_mem": "512MB"}
+        self.settings = {"listen_addresses": "127.0.0.1", "unix_socket_directories": "",
+                         "shared_buffers": "1GB", "maintenance_work_mem": "1GB"}
         self.settings.update(settings or {})
         self.proc: Optional[subprocess.Popen] = None
         self.as_root = os.geteuid() == 0

@@ -37,7 +37,8 @@ def rows_from(results: Dict[str, object]) -> List[Row]:
         sb = search.get("with_shared_buffers")
         if sb:
             top = max(sb["ladder"], key=lambda e: e["ef_search"])
-            out.append(row(f"(investigation) same search, shared_buffers {sb['shared_buffers']} (default 128MB)",
+            out.append(row(f"(before) same search, shared_buffers {sb['shared_buffers']} (the AppHost: 1GB)"
+                           if sb["shared_buffers"] != "1GB" else f"(investigation) same search, shared_buffers {sb['shared_buffers']} (default 128MB)",
                            f"exact {search['exact_p50_ms']:.0f} ms",
                            f"{top['p50_ms']:.2f} ms at ef_search {top['ef_search']} (server CPU {top['backend_cpu_ms_per_query']:.2f} ms/query)",
                            "<= 5 ms", None))
