@@ -145,8 +145,8 @@ def test_invalid_new_settings_are_refused(name, value):
 
 def test_memory_ef_search_setting():
     s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT})
-    assert s.memory_ef_search == 100  # recall@10 >= 0.95 at 100k x 1536 needed 80-150 (BENCHMARKS.md)
-    assert [s.memory_ef_search_for(k) for k in (1, 3, 5, 50)] == [100, 100, 100, 100]
+    assert s.memory_ef_search == 150  # recall@10 >= 0.95 at 100k x 1536 needed 80-150 (BENCHMARKS.md)
+    assert [s.memory_ef_search_for(k) for k in (1, 3, 5, 50, 100)] == [150, 150, 150, 150, 200]
 
     s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "MEMORY_EF_SEARCH": " 40 "})
     assert s.memory_ef_search == 40
@@ -158,6 +158,6 @@ def test_memory_ef_search_setting():
     with pytest.raises(ConfigError) as info:
         load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "MEMORY_EF_SEARCH": "1001"})
     assert info.value.problems == [
-        "MEMORY_EF_SEARCH must be a whole number from 1 to 1000 (unset means 100); "
+        "MEMORY_EF_SEARCH must be a whole number from 1 to 1000 (unset means 150); "
         "higher finds the true nearest memories more often, at more CPU per search"
     ]

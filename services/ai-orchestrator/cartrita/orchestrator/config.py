@@ -21,7 +21,7 @@ Settings come ONLY from these environment variables:
     RATE_LIMIT_WINDOW_SECONDS  the window (default 60)
     CORS_ALLOW_ORIGINS  comma-separated browser origins, or * (default: * in
                         development, none in production)
-    MEMORY_EF_SEARCH    HNSW ef_search floor for memory searches (default 100;
+    MEMORY_EF_SEARCH    HNSW ef_search floor for memory searches (default 150;
                         a search of k memories uses max(this, 2k))
 
 Nothing else is read from the environment; the tunables below the env-backed
@@ -70,8 +70,9 @@ DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 DEFAULT_DEEPGRAM_BASE_URL = "https://api.deepgram.com"
 DEFAULT_RATE_LIMIT_REQUESTS = 120
 DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60
-#: recall@10 >= 0.95 on 100,000 x 1536 memories needed ef_search 80-150 (BENCHMARKS.md); 40 gave 0.86-0.89
-DEFAULT_MEMORY_EF_SEARCH = 100
+#: recall@10 >= 0.95 on 100,000 x 1536 memories needed ef_search 80-150 (BENCHMARKS.md: 100 gave 0.947 in one run,
+#: 150 gave 0.956-0.964, p50 4.3 ms); 40 gave 0.86-0.89
+DEFAULT_MEMORY_EF_SEARCH = 150
 #: pgvector's limit for hnsw.ef_search
 MAX_EF_SEARCH = 1000
 
