@@ -134,6 +134,7 @@ def test_base_url_credentials_are_scrubbed():
         ("MEMORY_EF_SEARCH", "0"),
         ("MEMORY_EF_SEARCH", "1001"),
         ("MEMORY_EF_SEARCH", "plenty"),
+        ("CHAT_MEMORY_EF_SEARCH", "0"),
     ],
 )
 def test_invalid_new_settings_are_refused(name, value):
@@ -147,6 +148,7 @@ def test_memory_ef_search_setting():
     s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT})
     assert s.memory_ef_search == 150  # recall@10 >= 0.95 at 100k x 1536 needed 80-150 (BENCHMARKS.md)
     assert [s.memory_ef_search_for(k) for k in (1, 3, 5, 50, 100)] == [150, 150, 150, 150, 200]
+    assert [s.memory_ef_search_for(k, chat=True) for k in (3, 20, 30)] == [40, 40, 60]  # chat's context: cheaper
 
     s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "MEMORY_EF_SEARCH": " 40 "})
     assert s.memory_ef_search == 40
@@ -154,6 +156,9 @@ def test_memory_ef_search_setting():
 
     s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "MEMORY_EF_SEARCH": "1000"})
     assert s.memory_ef_search_for(50) == 1000
+
+    s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "CHAT_MEMORY_EF_SEARCH": "120"})
+    assert (s.memory_ef_search_for(3), s.memory_ef_search_for(3, chat=True)) == (150, 120)
 
     with pytest.raises(ConfigError) as info:
         load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT, "MEMORY_EF_SEARCH": "1001"})

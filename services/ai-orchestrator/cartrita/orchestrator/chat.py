@@ -216,7 +216,7 @@ class ChatService:
         try:
             vec = vector_literal(await self.embeddings.embed_query(message))
             k = s.chat_memory_k
-            rows = await self.db.run(lambda conn: store.search_memories(conn, vec, k, s.memory_ef_search_for(k)))
+            rows = await self.db.run(lambda conn: store.search_memories(conn, vec, k, s.memory_ef_search_for(k, chat=True)))
         except Exception as exc:  # the memory context is optional
             self.metrics.memory_operations.labels("chat_context", "error").inc()
             log.warning("chat continues without memories: %s", type(exc).__name__)

@@ -23,6 +23,7 @@ Settings come ONLY from these environment variables:
                         development, none in production)
     MEMORY_EF_SEARCH    HNSW ef_search floor for memory searches (default 150;
                         a search of k memories uses max(this, 2k))
+    CHAT_MEMORY_EF_SEARCH  the same for chat's memory context (default 40)
 
 Nothing else is read from the environment; the tunables below the env-backed
 fields are code defaults.
@@ -73,6 +74,9 @@ DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60
 #: recall@10 >= 0.95 on 100,000 x 1536 memories needed ef_search 80-150 (BENCHMARKS.md: 100 gave 0.947 in one run,
 #: 150 gave 0.956-0.964, p50 4.3 ms); 40 gave 0.86-0.89
 DEFAULT_MEMORY_EF_SEARCH = 150
+#: chat looks up a few memories as context on every turn: pgvector's default ef_search keeps that cheap (150 halved
+#: chat's requests/s under load, BENCHMARKS.md), and a near neighbour serves as context as well as the nearest
+DEFAULT_CHAT_MEMORY_EF_SEARCH = 40
 #: pgvector's limit for hnsw.ef_search
 MAX_EF_SEARCH = 1000
 
@@ -126,6 +130,8 @@ class Settings(BaseModel):
     cors_allow_origins: Tuple[str, ...] = ()
     #: hnsw.ef_search floor for memory searches (see memory_ef_search_for)
     memory_ef_search: int = DEFAULT_MEMORY_EF_SEARCH
+    #: the same for chat's memory context (see memory_ef_search_for)
+    chat_memory_ef_search: int = DEFAULT_CHAT_MEMORY_EF_SEARCH
 
     # --- code defaults (not read from the environment) --------------------
     db_pool_min_size: int = 1
@@ -187,9 +193,11 @@ class Settings(BaseModel):
     def is_development(self) -> bool:
         return self.environment == "development"
 
-    def memory_ef_search_for(self, k: int) -> int:
-        """hnsw.ef_search for a top-``k`` memory search: the candidate list must be at least k long."""
-        return min(MAX_EF_SEARCH, max(self.memory_ef_search, 2 * k))
+    def memory_ef_search_for(self, k: int, chat: bool = False) -> int:
+        """hnsw.ef_search for a top-``k`` memory search (``chat``: chat's context lookup): the candidate list must be
+        at least k long."""
+        floor = self.chat_memory_ef_search if chat else self.memory_ef_search
+        return min(MAX_EF_SEARCH, max(floor, 2 * k))
 
     @property
     def database_url_redacted(self) -> str:
@@ -423,6 +431,9 @@ def load_settings(environ: Optional[Mapping[str, str]] = None, service: bool = T
     ef_search = _int_setting(env, "MEMORY_EF_SEARCH", DEFAULT_MEMORY_EF_SEARCH, 1, problems,
                              "higher finds the true nearest memories more often, at more CPU per search",
                              maximum=MAX_EF_SEARCH)
+    chat_ef_search = _int_setting(env, "CHAT_MEMORY_EF_SEARCH", DEFAULT_CHAT_MEMORY_EF_SEARCH, 1, problems,
+                                  "higher finds the true nearest memories more often, at more CPU per chat turn",
+                                  maximum=MAX_EF_SEARCH)
 
     cors_raw = _get(env, "CORS_ALLOW_ORIGINS")
     if cors_raw is None:
@@ -461,6 +472,7 @@ def load_settings(environ: Optional[Mapping[str, str]] = None, service: bool = T
         rate_limit_window_seconds=rate_window,
         cors_allow_origins=cors,
         memory_ef_search=ef_search,
+        chat_memory_ef_search=chat_ef_search,
     )
 
 
