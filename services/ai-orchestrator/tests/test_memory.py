@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
 import psycopg
 
 from cartrita.orchestrator.embeddings import local_embedding, vector_literal
+from cartrita.orchestrator import store
 from cartrita.orchestrator.store import SEARCH_MEMORIES_SQL
 
 RESULT_KEYS = {"id", "content", "metadata", "score", "distance", "created_at"}
@@ -116,3 +118,31 @@ def test_memory_metrics(client):
     assert 'cartrita_orchestrator_memory_operations_total{operation="insert",outcome="ok"}' in text
     assert 'cartrita_orchestrator_memory_operations_total{operation="search",outcome="ok"}' in text
     assert "cartrita_orchestrator_memory_items_stored_total" in text
+
+
+def test_service_search_uses_the_hnsw_index_when_a_seq_scan_looks_cheaper(api, postgres, sentinels):
+    # Large tables of small, compressible vectors make the planner price a sequential scan below the index (seen at
+    # ~25,000 memories); cheap scan costs for this session put the planner in that state on a small table.
+    items = [{"content": f"planner note {i} about subject{i % 13}"} for i in range(250)]
+    assert api.post("/api/memory", json={"items": items}).status_code == 201
+    q = vector_literal(local_embedding("planner note 7 about subject7"))
+
+    async def search():
+        async with await psycopg.AsyncConnection.connect(
+            postgres.dsn("cartrita_app", sentinels.db_password, "cartrita")
+        ) as conn:
+            await conn.execute("SET seq_page_cost = 0.0001")
+            await conn.execute("SET cpu_tuple_cost = 0.00001")
+            await conn.execute("SET cpu_operator_cost = 0.00001")
+            async with conn.transaction():
+                rows = await store.search_memories(conn, q, 5, 100)
+                # this transaction's scans of memories: the index (the only one ORDER BY <=> can use) or the heap
+                cur = await conn.execute(
+                    "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'memories'"
+                )
+                scans = await cur.fetchone()
+        return rows, scans
+
+    rows, (seq_scans, index_scans) = asyncio.run(search())
+    assert (seq_scans, index_scans) == (0, 1), "the memory search scanned the table instead of ix_memories_embedding"
+    assert rows and rows[0]["content"] == "planner note 7 about subject7"

@@ -157,6 +157,10 @@ async def search_memories(conn: AsyncConnection, vector: str, k: int, ef_search:
     async with conn.cursor(row_factory=dict_row) as cur:
         # SET LOCAL cannot take a parameter; set_config(..., true) is the same
         await cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+        # The planner prices a sequential scan by the heap's pages, but the vectors live compressed or out of line
+        # (TOAST): at ~25,000 local-embedding memories it chose "Seq Scan + top-N sort" (1 s per search, decompressing
+        # every vector) over the HNSW index (a few ms). Chat under load fell to 16 requests/s (BENCHMARKS.md).
+        await cur.execute("SELECT set_config('enable_seqscan', 'off', true)")
         await cur.execute(SEARCH_MEMORIES_SQL, {"q": vector, "k": k})
         return await cur.fetchall()
 
