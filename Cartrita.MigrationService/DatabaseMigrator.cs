@@ -98,7 +98,7 @@ internal sealed class DatabaseMigrator(CartritaDbContext dbContext, ILogger logg
 
     private async Task<IReadOnlyList<string>> EnsureExtensionsAsync(CancellationToken cancellationToken)
     {
-        var installed = await ScalarAsync<string[]>("SELECT array_agg(extname::text) FROM pg_extension", cancellationToken);
+        var installed = await ScalarAsync<string[]>("SELECT coalesce(array_agg(extname::text), '{}') FROM pg_extension", cancellationToken);
         var missing = RequiredExtensions.Except(installed).ToList();
         var sqlHelper = dbContext.GetService<ISqlGenerationHelper>();
         foreach (var extension in missing)

@@ -59,7 +59,16 @@ public static class StartupHealthCheckExtensions
             var deadline = DateTime.UtcNow + polling.Budget;
             while (true)
             {
-                var result = await inner.CheckHealthAsync(context, cancellationToken).ConfigureAwait(false);
+                HealthCheckResult result;
+                try
+                {
+                    result = await inner.CheckHealthAsync(context, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // What the health check service would report for a throwing check; keep polling.
+                    result = new HealthCheckResult(context.Registration.FailureStatus, ex.Message, ex);
+                }
                 if (result.Status == HealthStatus.Healthy)
                 {
                     polling.WasHealthy = true;

@@ -57,7 +57,7 @@ public static class PostgresProcessBuilderExtensions
                 // pgvector's HNSW graph must fit in memory: an index build slows several-fold once it outgrows
                 // maintenance_work_mem (512MB holds ~60k 1536-d vectors), and a search copies every graph page it
                 // visits in from the OS cache unless the index fits in shared_buffers (~8 KB per memory). Measured in
-                // BENCHMARKS.md: search p50 8.6 ms → 3.7 ms at 100k memories. The rest stays at the defaults.
+                // BENCHMARKS.md: search p50 9.3 ms → 4.3–4.5 ms at 100k memories. The rest stays at the defaults.
                 "-c", "shared_buffers=1GB",
                 "-c", "maintenance_work_mem=1GB",
             ])])

@@ -9,7 +9,6 @@ while the real PostgreSQL and Redis go down and come back.
 from __future__ import annotations
 
 import subprocess
-import time
 
 import httpx
 

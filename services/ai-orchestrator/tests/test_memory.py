@@ -122,7 +122,8 @@ def test_memory_metrics(client):
 
 def test_service_search_uses_the_hnsw_index_when_a_seq_scan_looks_cheaper(api, postgres, sentinels):
     # Large tables of small, compressible vectors make the planner price a sequential scan below the index (seen at
-    # ~25,000 memories); cheap scan costs for this session put the planner in that state on a small table.
+    # ~25,000 memories); cheap scan costs for this session put the planner in that state on a small table, and
+    # index_min_rows=0 makes this small table count as large.
     items = [{"content": f"planner note {i} about subject{i % 13}"} for i in range(250)]
     assert api.post("/api/memory", json={"items": items}).status_code == 201
     q = vector_literal(local_embedding("planner note 7 about subject7"))
@@ -135,7 +136,7 @@ def test_service_search_uses_the_hnsw_index_when_a_seq_scan_looks_cheaper(api, p
             await conn.execute("SET cpu_tuple_cost = 0.00001")
             await conn.execute("SET cpu_operator_cost = 0.00001")
             async with conn.transaction():
-                rows = await store.search_memories(conn, q, 5, 100)
+                rows = await store.search_memories(conn, q, 5, 100, index_min_rows=0)
                 # this transaction's scans of memories: the index (the only one ORDER BY <=> can use) or the heap
                 cur = await conn.execute(
                     "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'memories'"

@@ -153,14 +153,26 @@ async def insert_memories(
     await conn.execute(INSERT_MEMORIES_SQL, (ids, contents, metadata, vectors))
 
 
-async def search_memories(conn: AsyncConnection, vector: str, k: int, ef_search: int) -> List[Dict[str, Any]]:
+#: From this many memories (the planner's estimate; -1 before the first ANALYZE) a search keeps to the HNSW index; below it the planner chooses.
+#: It prices a sequential scan by the heap's pages, but the vectors live compressed or out of line (TOAST): at ~25,000
+#: local-embedding memories it chose "Seq Scan + top-N sort" (1 s per search, decompressing every vector) over the
+#: index (a few ms), and chat under load fell to 16 requests/s (BENCHMARKS.md). At 5,000 it still chose the index; on
+#: small tables its sequential scan is cheap and exact, where the approximate index can miss memories that share no
+#: word with any other.
+SEARCH_INDEX_MIN_ROWS = 5000
+
+
+async def search_memories(
+    conn: AsyncConnection, vector: str, k: int, ef_search: int, index_min_rows: int = SEARCH_INDEX_MIN_ROWS
+) -> List[Dict[str, Any]]:
     async with conn.cursor(row_factory=dict_row) as cur:
-        # SET LOCAL cannot take a parameter; set_config(..., true) is the same
-        await cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
-        # The planner prices a sequential scan by the heap's pages, but the vectors live compressed or out of line
-        # (TOAST): at ~25,000 local-embedding memories it chose "Seq Scan + top-N sort" (1 s per search, decompressing
-        # every vector) over the HNSW index (a few ms). Chat under load fell to 16 requests/s (BENCHMARKS.md).
-        await cur.execute("SELECT set_config('enable_seqscan', 'off', true)")
+        # SET LOCAL cannot take a parameter; set_config(..., true) is the same (for this transaction)
+        await cur.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true), set_config('enable_seqscan', "
+            "CASE WHEN (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'memories'::regclass) >= %s THEN 'off' ELSE 'on' END,"
+            " true)",
+            (str(ef_search), index_min_rows),
+        )
         await cur.execute(SEARCH_MEMORIES_SQL, {"q": vector, "k": k})
         return await cur.fetchall()
 
