@@ -1,7 +1,7 @@
 import 'server-only';
 
 import { toApiError, type ApiErrorBody } from '@/lib/api-types';
-import { redactUrl, type ServerConfig } from '@/lib/config';
+import { getServerConfig, redactUrl, type ServerConfig } from '@/lib/config';
 import { describeFetchError } from '@/lib/health';
 
 // Server-side client of the orchestrator's /api. The browser never talks to these
@@ -278,4 +278,22 @@ export function refuseCrossSite(request: Request): Response | null {
   return request.headers.get('sec-fetch-site') === 'cross-site'
     ? jsonError(403, 'forbidden', 'cross-site requests are not allowed')
     : null;
+}
+
+/**
+ * A same-origin JSON POST forwarded to the orchestrator's `path` with the server's
+ * credentials: cross-site callers refused, the body checked (readJsonBody), the answer
+ * relayed (proxyJson).
+ */
+export async function forwardJsonPost(request: Request, path: string): Promise<Response> {
+  const refused = refuseCrossSite(request);
+  if (refused !== null) return refused;
+  const body = await readJsonBody(request);
+  if (!body.ok) return body.response;
+  return proxyJson(getServerConfig(), path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body.text,
+    signal: request.signal,
+  });
 }

@@ -75,6 +75,17 @@ def test_jsonl_import_with_index_rebuild_is_searchable_and_keeps_the_index(tmp_p
                            "metadata": {"bird": True}, "created_at": "2025-03-04T05:06:07.123456+02:00"})
     lines.insert(100, "")  # blank lines are skipped
     path = write_lines(tmp_path / "memories.jsonl", lines)
+    try:
+        _import_rebuild_and_search(path, texts, n, tag, given_id, env, api, postgres, sentinels)
+    finally:
+        # The session's other tests share this table and assert exact nearest neighbours: 3,000 random-vocabulary
+        # rows left behind make the planner pick the approximate HNSW index for their searches.
+        with psycopg.connect(postgres.superuser_dsn("cartrita"), autocommit=True) as conn:
+            conn.execute("DELETE FROM memories WHERE content LIKE %s", (f"%{tag}",))
+            conn.execute("VACUUM ANALYZE memories")
+
+
+def _import_rebuild_and_search(path, texts, n, tag, given_id, env, api, postgres, sentinels):
     before_defs = index_definitions(postgres, sentinels)
     assert any("hnsw" in d for _, d in before_defs)
     before = memory_count(postgres, sentinels)

@@ -158,6 +158,12 @@ class Metrics:
             registry=self.registry,
         ).info({"version": version, "environment": environment})
 
+    def request_done(self, method: str, route: str, status: int, start: float) -> None:
+        """One HTTP request answered (it was counted in progress when it began at ``start``, a perf_counter value)."""
+        self.in_progress.dec()
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(time.perf_counter() - start)
+
     def observe_dependency(self, name: str, result) -> None:
         self.dependency_up.labels(name).set(1 if result.ok else 0)
         self.dependency_probes.labels(name, result.status).inc()
@@ -202,6 +208,4 @@ class PrometheusMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            m.in_progress.dec()
-            m.requests.labels(method, route, str(status_code)).inc()
-            m.latency.labels(method, route).observe(time.perf_counter() - start)
+            m.request_done(method, route, status_code, start)

@@ -118,6 +118,4 @@ class HealthFastPath:
             await send({"type": "http.response.start", "status": status, "headers": answer.raw_headers})
             await send({"type": "http.response.body", "body": b"" if method == "HEAD" else answer.body})
         finally:
-            m.in_progress.dec()
-            m.requests.labels(method, PATH, str(status)).inc()
-            m.latency.labels(method, PATH).observe(time.perf_counter() - start)
+            m.request_done(method, PATH, status, start)

@@ -192,24 +192,15 @@ class ProviderHTTP:
 
     async def post_json(self, kind: str, url: str, headers: Dict[str, str], body: Any) -> Any:
         request = self.client.build_request("POST", url, headers=headers, json=body)
-        response = await self._send(kind, request)
-        try:
-            await response.aread()
-        except httpx.TransportError as exc:
-            raise self._fail(kind, None, exc, 1) from None
-        finally:
-            await response.aclose()
-        try:
-            data = response.json()
-        except ValueError:
-            raise self._fail(kind, None, ValueError("response is not JSON"), 1) from None
-        self._count(kind, "ok")
-        return data
+        return await self._json(kind, await self._send(kind, request))
 
     async def post_content(self, kind: str, url: str, headers: Dict[str, str], content: bytes,
                            params: Optional[Dict[str, str]] = None) -> Any:
         request = self.client.build_request("POST", url, headers=headers, content=content, params=params)
-        response = await self._send(kind, request)
+        return await self._json(kind, await self._send(kind, request))
+
+    async def _json(self, kind: str, response: httpx.Response) -> Any:
+        """The whole body of a successful answer, parsed; a cut connection or a non-JSON body is a ProviderError."""
         try:
             await response.aread()
         except httpx.TransportError as exc:
