@@ -2,7 +2,7 @@
 # eng/install.sh - idempotent installer for Cartrita's prerequisites.
 # Used by `./cartrita up` and `./cartrita test`; see eng/README.md.
 #
-#   eng/install.sh [check] [apt|pgvector|node|dotnet|all ...]    (default: all)
+#   eng/install.sh [check] [apt|pgvector|node|dotnet|containers|all ...]    (default: all)
 #
 # Each component checks first and does nothing when already satisfied, so a
 # run on a ready machine takes a few tens of milliseconds.
@@ -34,6 +34,9 @@ if [[ -n ${CARTRITA_APT_EXTRA:-} ]]; then
 fi
 # Only needed (and only installed) when pgvector has to be built.
 PGVECTOR_BUILD_DEPS=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" dpkg-dev make gcc libc6-dev)
+# The `containers` component (not in `all`: only the production-path test needs it):
+# Docker Engine and Podman with what they need here, and debootstrap for local base images.
+CONTAINER_PACKAGES=(docker.io containerd runc podman netavark aardvark-dns docker-compose debootstrap iptables)
 
 export DEBIAN_FRONTEND=noninteractive NEXT_TELEMETRY_DISABLED=1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -64,6 +67,7 @@ nothing is missing. Components (default: all, in this order):
   node      npm ci in frontend/ when node_modules is missing or stale (skipped without frontend/package.json)
   dotnet    dotnet tool restore (skipped without .config/dotnet-tools.json)
   all       all of the above (the default)
+  containers  not in all: ${CONTAINER_PACKAGES[*]} (see eng/containers/)
   check     verify only, install nothing; print what is missing and the fix; exit 1 if anything is
 
 apt and pgvector need root: run them as root or with passwordless sudo, or run
@@ -205,27 +209,33 @@ debian_mirror_uri() {
 }
 
 # ---------------------------------------------------------------- apt
-comp_apt() {
-  apt_missing "${APT_PACKAGES[@]}"
+# apt_component NAME ARRAY: makes sure the Debian packages listed in ARRAY are installed.
+apt_component() {
+  local name=$1
+  local -n pkgs=$2
+  apt_missing "${pkgs[@]}"
   if (( ${#MISSING[@]} == 0 )); then
-    ok "apt: all ${#APT_PACKAGES[@]} packages present"; return 0
+    ok "$name: all ${#pkgs[@]} packages present"; return 0
   fi
   local cmd="${SUDO_HINT}apt-get update && ${SUDO_HINT}apt-get install -y --no-install-recommends ${MISSING[*]}"
   if (( CHECK_ONLY )); then
-    missing "apt: ${#MISSING[@]} of ${#APT_PACKAGES[@]} packages missing: ${MISSING[*]}" "$cmd"
+    missing "$name: ${#MISSING[@]} of ${#pkgs[@]} packages missing: ${MISSING[*]}" "$cmd"
     return 0
   fi
   if ! can_root; then
-    need_root "apt: ${#MISSING[@]} packages missing (${MISSING[*]}); installing them needs root" \
-      "sudo apt-get update && sudo apt-get install -y --no-install-recommends ${MISSING[*]}" apt
+    need_root "$name: ${#MISSING[@]} packages missing (${MISSING[*]}); installing them needs root" \
+      "sudo apt-get update && sudo apt-get install -y --no-install-recommends ${MISSING[*]}" "$name"
     return 0
   fi
-  step "apt: installing ${MISSING[*]}…"
-  apt_install "${MISSING[@]}" || die "apt: apt-get failed"
-  apt_missing "${APT_PACKAGES[@]}"
-  (( ${#MISSING[@]} == 0 )) || die "apt: still not installed after apt-get: ${MISSING[*]}"
-  ok "apt: all ${#APT_PACKAGES[@]} packages present"
+  step "$name: installing ${MISSING[*]}…"
+  apt_install "${MISSING[@]}" || die "$name: apt-get failed"
+  apt_missing "${pkgs[@]}"
+  (( ${#MISSING[@]} == 0 )) || die "$name: still not installed after apt-get: ${MISSING[*]}"
+  ok "$name: all ${#pkgs[@]} packages present"
 }
+
+comp_apt() { apt_component apt APT_PACKAGES; }
+comp_containers() { apt_component containers CONTAINER_PACKAGES; }
 
 # ---------------------------------------------------------------- pgvector
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
@@ -415,7 +425,7 @@ for arg in "$@"; do
     -h|--help) usage; exit 0 ;;
     check|--check) CHECK_ONLY=1 ;;
     all) for c in "${ALL_COMPONENTS[@]}"; do WANT[$c]=1; done ;;
-    apt|pgvector|node|dotnet) WANT[$arg]=1 ;;
+    apt|pgvector|node|dotnet|containers) WANT[$arg]=1 ;;
     *) printf 'eng/install.sh: unknown component "%s"\n\n' "$arg" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -432,7 +442,7 @@ if (( IS_ROOT )) && [[ -n ${SUDO_USER:-} && $SUDO_USER != root ]]; then
   done
 fi
 
-for c in "${ALL_COMPONENTS[@]}"; do
+for c in "${ALL_COMPONENTS[@]}" containers; do
   if [[ -n ${WANT[$c]:-} ]]; then "comp_$c"; fi
 done
 
