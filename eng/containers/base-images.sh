@@ -22,8 +22,8 @@ readonly DOTNET_ROOT_HOST=${CARTRITA_DOTNET_ROOT:-/usr/share/dotnet}
 DOCKER_CLI=/usr/bin/docker; [[ -x $DOCKER_CLI ]] || DOCKER_CLI=docker
 readonly DOCKER_CLI
 
-# Build order matters: every stand-in but the first is built FROM debian.
-readonly ALL=(debian node dotnet-sdk dotnet-aspnet pgvector redis)
+# Build order matters: the stand-ins are built FROM debian, the sdk FROM aspnet (as Microsoft's).
+readonly ALL=(debian node dotnet-aspnet dotnet-sdk pgvector redis)
 declare -A NAME=(
   [debian]=docker.io/library/debian:bookworm-slim
   [node]=docker.io/library/node:20-bookworm-slim
@@ -152,39 +152,53 @@ build_node() {
   mkdir -p "$ctx"
   cp -al "$node" "$ctx/node" 2>/dev/null || cp "$node" "$ctx/node"
   cp -a "$npm" "$ctx/npm"
+  cp "$IMAGES/node/docker-entrypoint.sh" "$ctx/"
   build node "$ctx"
 }
 
 # The SDK and runtime versions the machine's SDK carries.
 dotnet_versions() {
   local d
-  d=$(ls -d "$DOTNET_ROOT_HOST"/sdk/10.* 2>/dev/null | sort -V | tail -n 1) ||
-    die "no .NET 10 SDK in $DOTNET_ROOT_HOST (set CARTRITA_DOTNET_ROOT)"
-  [[ -n $d ]] || die "no .NET 10 SDK in $DOTNET_ROOT_HOST (set CARTRITA_DOTNET_ROOT)"
+  d=$(ls -d "$DOTNET_ROOT_HOST"/sdk/10.* 2>/dev/null | sort -V | tail -n 1)
+  [[ -n $d ]] || die "no .NET 10 SDK in $DOTNET_ROOT_HOST (set CARTRITA_DOTNET_ROOT to a dotnet root that has one)"
   SDK_VERSION=${d##*/}
-  RUNTIME_VERSION=$(sed -n 's/.*"Microsoft.NETCore.App"[^"]*"\([0-9][^"]*\)".*/\1/p' \
+  RUNTIME_VERSION=$(sed -n 's|.*<BundledNETCoreAppPackageVersion>\(.*\)</BundledNETCoreAppPackageVersion>.*|\1|p' \
     "$d/Microsoft.NETCoreSdk.BundledVersions.props" 2>/dev/null | head -n 1)
-  [[ -n $RUNTIME_VERSION ]] || RUNTIME_VERSION=$(ls "$DOTNET_ROOT_HOST/shared/Microsoft.NETCore.App" | sort -V | tail -n 1)
-  [[ -d $DOTNET_ROOT_HOST/shared/Microsoft.AspNetCore.App/$RUNTIME_VERSION ]] ||
-    die "ASP.NET Core runtime $RUNTIME_VERSION missing in $DOTNET_ROOT_HOST/shared"
+  local fw
+  for fw in Microsoft.NETCore.App Microsoft.AspNetCore.App; do
+    [[ -n $RUNTIME_VERSION && -d $DOTNET_ROOT_HOST/shared/$fw/$RUNTIME_VERSION ]] ||
+      die "$fw ${RUNTIME_VERSION:-?} (the one SDK $SDK_VERSION carries) is missing in $DOTNET_ROOT_HOST/shared"
+  done
 }
 
-build_dotnet-sdk() {
-  dotnet_versions
-  build dotnet-sdk "$DOTNET_ROOT_HOST" --build-arg "SDK_VERSION=$SDK_VERSION" --build-arg "RUNTIME_VERSION=$RUNTIME_VERSION"
+# link_tree DEST NAME...: hard links (or copies, across file systems) of the
+# named entries of the machine's dotnet root, as a small build context.
+link_tree() {
+  local dest=$1 name; shift
+  mkdir -p "$dest"
+  for name in "$@"; do
+    mkdir -p "$dest/$(dirname "$name")"
+    cp -al "$DOTNET_ROOT_HOST/$name" "$dest/$name" 2>/dev/null || cp -a "$DOTNET_ROOT_HOST/$name" "$dest/$name"
+  done
 }
 
-# Only the runtime: dotnet host, hostfxr and the two shared frameworks (hard links, no copy).
+# Only the runtime: the dotnet host, hostfxr and the two shared frameworks.
 build_dotnet-aspnet() {
   dotnet_versions
-  local ctx=$WORK/aspnet fw
-  mkdir -p "$ctx/shared"
-  cp -al "$DOTNET_ROOT_HOST/dotnet" "$DOTNET_ROOT_HOST/host" "$DOTNET_ROOT_HOST/LICENSE.txt" "$ctx/"
-  for fw in Microsoft.NETCore.App Microsoft.AspNetCore.App; do
-    mkdir -p "$ctx/shared/$fw"
-    cp -al "$DOTNET_ROOT_HOST/shared/$fw/$RUNTIME_VERSION" "$ctx/shared/$fw/"
+  link_tree "$WORK/aspnet" dotnet host LICENSE.txt ThirdPartyNotices.txt \
+    "shared/Microsoft.NETCore.App/$RUNTIME_VERSION" "shared/Microsoft.AspNetCore.App/$RUNTIME_VERSION"
+  build dotnet-aspnet "$WORK/aspnet" --build-arg "RUNTIME_VERSION=$RUNTIME_VERSION"
+}
+
+# The rest of the dotnet root (sdk/, packs/, templates/ ...) on top of aspnet.
+build_dotnet-sdk() {
+  dotnet_versions
+  local names=() entry
+  for entry in "$DOTNET_ROOT_HOST"/*; do
+    case ${entry##*/} in dotnet|host|shared|LICENSE.txt|ThirdPartyNotices.txt) ;; *) names+=("${entry##*/}") ;; esac
   done
-  build dotnet-aspnet "$ctx" --build-arg "RUNTIME_VERSION=$RUNTIME_VERSION"
+  link_tree "$WORK/sdk" "${names[@]}"
+  build dotnet-sdk "$WORK/sdk" --build-arg "SDK_VERSION=$SDK_VERSION"
 }
 
 build_pgvector() { build pgvector "$IMAGES/pgvector"; }
