@@ -212,6 +212,13 @@ from_docker() {
   DOCKER_HOST=unix://$sock "$DOCKER_CLI" image inspect "$short" >/dev/null 2>&1 || return 1
   DOCKER_HOST=unix://$sock "$DOCKER_CLI" save "$short" | run_logged podman load ||
     fail "docker save $short | podman load failed"
+  # podman names what it loads from a docker archive localhost/<name>: give it
+  # the fully qualified name the published files use instead.
+  if [[ $short != "${NAME[$image]}" ]]; then
+    run_logged podman tag "localhost/$short" "${NAME[$image]}" &&
+      run_logged podman untag "localhost/$short" "localhost/$short" ||
+      fail "renaming localhost/$short to ${NAME[$image]} in podman failed"
+  fi
 }
 
 for image in "${ALL[@]}"; do

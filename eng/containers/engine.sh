@@ -175,7 +175,10 @@ duration_seconds() {
 }
 
 start_podman() {
-  need_installed podman runc netavark
+  need_installed podman runc
+  # netavark lives in podman's helper directory, not on PATH.
+  [[ -x /usr/lib/podman/netavark ]] || command -v netavark >/dev/null ||
+    die "netavark is not installed; run: sudo eng/install.sh containers"
   write_podman_conf
   export CONTAINERS_CONF=$PODMAN_DIR/containers.conf CONTAINERS_STORAGE_CONF=$PODMAN_DIR/storage.conf
   local s pid; s=$(sock podman)
