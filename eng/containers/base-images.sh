@@ -91,6 +91,7 @@ run_logged() { printf "+ %s\n" "$*" >>"$LOG"; "$@" >>"$LOG" 2>&1; }   # stdin ke
 # docker build with the machine's network (the egress sees the host's CA).
 build() {
   local image=$1 context=$2; shift 2
+  (( ! FORCE )) || set -- --no-cache "$@"   # --force: really rebuild, from fresh packages
   run_logged cli build --network host --label "$STAND_IN_LABEL" \
     -t "$(tag_of "$image")" -f "$IMAGES/$image/Dockerfile" "$@" "$context" ||
     fail "building the $image stand-in failed"
