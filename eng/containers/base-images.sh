@@ -137,7 +137,8 @@ build_debian() {
   done
   run_logged chroot "$root" update-ca-certificates || fail "update-ca-certificates in the debian root failed"
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
-    "$root"/var/log/* "$root"/tmp/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
+    "$root"/var/log/* "$root"/tmp/* "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/*
+  find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +   # 33 MB of translations
   tar -C "$root" -c . | run_logged cli import \
     --change 'CMD ["bash"]' --change "LABEL $STAND_IN_LABEL" - "$(tag_of debian)" ||
     fail "importing the debian root failed"
