@@ -36,7 +36,7 @@ fi
 PGVECTOR_BUILD_DEPS=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" dpkg-dev make gcc libc6-dev)
 # The `containers` component (not in `all`: only the production-path test needs it):
 # Docker Engine and Podman with what they need here, and debootstrap for local base images.
-CONTAINER_PACKAGES=(docker.io containerd runc podman netavark aardvark-dns docker-compose debootstrap iptables)
+CONTAINER_PACKAGES=(docker.io containerd runc podman netavark aardvark-dns catatonit docker-compose debootstrap iptables)
 
 export DEBIAN_FRONTEND=noninteractive NEXT_TELEMETRY_DISABLED=1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

@@ -140,7 +140,7 @@ build_debian() {
     "$root"/var/log/* "$root"/tmp/* "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/*
   find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +   # 33 MB of translations
   tar -C "$root" -c . | run_logged cli import \
-    --change 'CMD ["bash"]' --change "LABEL $STAND_IN_LABEL" - "$(tag_of debian)" ||
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["bash"]' --change "LABEL $STAND_IN_LABEL" - "$(tag_of debian)" ||
     fail "importing the debian root failed"
 }
 
