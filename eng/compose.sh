@@ -63,9 +63,9 @@ need_engine() {
 plan() {
   local resolved
   resolved=$(dc config) || die "docker-compose cannot read $FILE (see above); publish again: ./cartrita publish compose"
-  "$PYTHON" - "$FILE" <<<"$resolved" <<'PY'
-import re, sys, yaml
-resolved = yaml.safe_load(sys.stdin)
+  RESOLVED=$resolved "$PYTHON" - "$FILE" <<'PY'
+import os, re, sys, yaml
+resolved = yaml.safe_load(os.environ["RESOLVED"])
 raw = yaml.safe_load(open(sys.argv[1]))
 def variable(service, target):
     for port in (raw["services"].get(service, {}).get("ports") or []):
@@ -96,6 +96,13 @@ containers() {
 
 port_taken() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
+# The plan, once: a failure to read the file stops us here, not half-way through a loop.
+PLAN=
+load_plan() {
+  PLAN=$(plan) || die "cannot read the services of $FILE (see above)"
+  [[ -n $PLAN ]] || die "$FILE starts no services"
+}
+
 preflight() {
   local problems=0 name image built oneshot ports running spec ip port variable
   running=$(containers | awk '{print $1}')
@@ -118,7 +125,7 @@ preflight() {
         problems=1
       fi
     done
-  done < <(plan)
+  done <<<"$PLAN"
   return $problems
 }
 
@@ -149,7 +156,7 @@ fail_service() {
 wait_healthy() {
   local deadline=$1 name image built oneshot ports id st health code restarts pending report
   local -A expected=() kind=()
-  while IFS=$'\t' read -r name image built oneshot ports; do expected[$name]=1; kind[$name]=$oneshot; done < <(plan)
+  while IFS=$'\t' read -r name image built oneshot ports; do expected[$name]=1; kind[$name]=$oneshot; done <<<"$PLAN"
   while :; do
     pending=() report=()
     declare -A seen=()
@@ -190,6 +197,7 @@ cmd_up() {
   if [[ ${1:-} == --timeout ]]; then timeout=${2:?}; shift 2; fi
   [[ $timeout =~ ^[0-9]+$ ]] || die "--timeout wants whole seconds, got '$timeout'"
   need_engine
+  load_plan
   preflight || die "not starting: fix the problems above first"
   # docker-compose itself waits for depends_on conditions, unbounded: bound it, then judge the states ourselves.
   local status=0
