@@ -1,7 +1,6 @@
 using Cartrita.MigrationService;
 using Cartrita.MigrationService.Data;
 using Microsoft.EntityFrameworkCore;
-using Npgsql;
 
 var builder = Host.CreateApplicationBuilder(args);
 
@@ -10,16 +9,12 @@ builder.Services.AddHostedService<Worker>();
 builder.Services.AddOpenTelemetry()
     .WithTracing(tracing => tracing.AddSource(Worker.ActivitySourceName));
 
-var connectionString = new NpgsqlConnectionStringBuilder(
+var connectionString = WorkerConnection.Create(
     builder.Configuration.GetConnectionString("cartrita")
         ?? throw new InvalidOperationException("ConnectionStrings:cartrita is not set: the AppHost passes it with WithReference(cartrita)."));
-// Fail fast when the server is unreachable: a 5 s connect timeout (unless the connection string sets another) and
-// few, short retries bound the worst case to about 4 × 5 s + 5 s of back-off, instead of Npgsql's 15 s × EF's 6 retries
-// with up to 30 s between them.
-if (connectionString.Timeout == new NpgsqlConnectionStringBuilder().Timeout)
-{
-    connectionString.Timeout = 5;
-}
+
+// The database creator needs the password, which EF's GetConnectionString() no longer shows once a connection opened.
+builder.Services.AddSingleton(connectionString);
 
 // Registered by hand (not AddNpgsqlDbContext) because the provider needs UseVector(); Enrich adds Aspire's health
 // check and telemetry on top, and keeps this retrying strategy instead of its default one.

@@ -27,6 +27,9 @@ public sealed class Worker(IServiceProvider serviceProvider, IHostApplicationLif
             var dbContext = scope.ServiceProvider.GetRequiredService<CartritaDbContext>();
             target = DescribeTarget(dbContext, activity);
 
+            var connectionString = scope.ServiceProvider.GetRequiredService<NpgsqlConnectionStringBuilder>();
+            activity?.SetTag("cartrita.database.created", await new DatabaseCreator(logger).EnsureExistsAsync(connectionString, stoppingToken));
+
             var result = await new DatabaseMigrator(dbContext, logger).MigrateAsync(stoppingToken);
 
             activity?.SetTag("cartrita.migrations.applied", result.AppliedMigrations.ToArray());
@@ -67,6 +70,14 @@ public sealed class Worker(IServiceProvider serviceProvider, IHostApplicationLif
         return $"host {connectionString.Host}, port {connectionString.Port}, database {connectionString.Database}";
     }
 
+    // 28P01. The server keeps the password its data directory was initialized with; POSTGRES_PASSWORD is read only then.
+    // Retrying cannot help, so say what can: one line, no stack trace.
+    internal static string PasswordMismatch(string target) =>
+        $"PostgreSQL at {target} rejected the password (28P01): its data volume was initialized with another password. " +
+        "Fix: put that old password back in secrets/postgres-password (deploy/compose/secrets/ or deploy/k8s/secrets/) and publish again, " +
+        "or remove the data volume to start empty, LOSING ITS DATA (Compose: `docker-compose -f docker-compose.prod.yml down` then " +
+        "`docker volume rm compose_cartrita-postgres-data`, named <project>_cartrita-postgres-data; Kubernetes: the claim cartrita-postgres-data-postgres-0).";
+
     private static string DescribeFailure(Exception ex, string target)
     {
         // The retrying strategy wraps the last transient error.
@@ -74,6 +85,7 @@ public sealed class Worker(IServiceProvider serviceProvider, IHostApplicationLif
         return cause switch
         {
             MigrationFailedException failed => $"{failed.Message} ({target})",
+            PostgresException { SqlState: PostgresErrorCodes.InvalidPassword } => PasswordMismatch(target),
             PostgresException postgres => $"PostgreSQL at {target} refused: {postgres.SqlState}: {postgres.MessageText}",
             NpgsqlException or TimeoutException or System.Net.Sockets.SocketException =>
                 $"could not reach PostgreSQL at {target}: {cause.GetBaseException().Message}",
