@@ -31,6 +31,7 @@ public static class CartritaInfrastructureExtensions
         options.DataDirectory = Path.GetFullPath(options.DataDirectory, repositoryRoot);
         options.Backups.Directory = Path.GetFullPath(options.Backups.Directory, repositoryRoot);
         options.Backups.PostgresBinDirectory = options.Tools.PostgresBinDirectory;
+        CartritaContainerExtensions.ValidateContainerOptions(options);
 
         if (builder.ExecutionContext.IsPublishMode)
         {
@@ -72,9 +73,9 @@ public static class CartritaInfrastructureExtensions
         var port = PortOrAny(options.Ports.Postgres);
         if (options.Infrastructure == InfrastructureMode.Containers)
         {
-            return builder.AddPostgres(name, userName, password, port)
-                .WithImage(PostgresImage, PostgresImageTag)
-                .WithDataVolume("cartrita-postgres-data")
+            var server = builder.AddPostgres(name, userName, password, port)
+                .WithImage(PostgresImage, PostgresImageTag);
+            return server.WithDataVolume(server.CartritaDataVolumeName(options, "cartrita-postgres-data"))
                 .AddDatabase(databaseName);
         }
 
@@ -97,9 +98,10 @@ public static class CartritaInfrastructureExtensions
         var port = PortOrAny(options.Ports.Redis);
         if (options.Infrastructure == InfrastructureMode.Containers)
         {
-            return builder.AddRedis(name, port, password)
+            var server = builder.AddRedis(name, port, password)
                 .WithImageTag(RedisImageTag)
-                .WithDataVolume("cartrita-redis-data");
+                .WithRedisServerAsPid1();
+            return server.WithDataVolume(server.CartritaDataVolumeName(options, "cartrita-redis-data"));
         }
 
         return builder.AddRedisProcess(name, password, Path.Combine(options.DataDirectory, "redis"), port, options.Tools.RedisServer);

@@ -19,6 +19,8 @@ public sealed class CartritaOptions
 
     public ToolOptions Tools { get; set; } = new();
 
+    public ContainerOptions Containers { get; set; } = new();
+
     /// <summary>pg_dump backups: folder (relative to the repository root) and how many to keep.</summary>
     public Cartrita.Operations.Backups.BackupOptions Backups { get; set; } = new();
 
@@ -50,6 +52,17 @@ public sealed class CartritaOptions
         /// orchestrator's own default (120). Load tests raise it.
         /// </summary>
         public int? RateLimitRequests { get; set; }
+    }
+
+    /// <summary>Containers mode (run mode only; published files keep their own fixed volume names).</summary>
+    public sealed class ContainerOptions
+    {
+        /// <summary>
+        /// Data volumes are named <c>{prefix}-postgres-data</c> and <c>{prefix}-redis-data</c>. Unset: named per checkout
+        /// as Aspire's WithDataVolume() does (application name and a hash of the AppHost's path), so two checkouts, or a
+        /// test run beside `./cartrita up`, never share a database initialized with another password.
+        /// </summary>
+        public string? VolumePrefix { get; set; }
     }
 
     /// <summary>Where the local servers' programs are; override for a non-Debian layout.</summary>
