@@ -54,7 +54,8 @@ public static partial class CartritaContainerExtensions
         {
             return builder;
         }
-        // Runs after Aspire's own argument callback (annotations run in the order they were added).
+        // Runs after Aspire's own argument callback (annotations run in the order they were added), which passes the
+        // script's words one by one ("redis-server", "--requirepass", …); Aspire joins them into the `-c` script.
         return builder.WithArgs(context =>
         {
             for (var i = 0; i < context.Args.Count; i++)
