@@ -84,6 +84,9 @@ public sealed class ComposeService
     /// <summary>The restart policy.</summary>
     public string? Restart { get; set; }
 
+    /// <summary>The signal for a clean, fast stop, when it is not SIGTERM.</summary>
+    public string? StopSignal { get; set; }
+
     /// <summary>How long to wait for a clean stop.</summary>
     public string? StopGracePeriod { get; set; }
 

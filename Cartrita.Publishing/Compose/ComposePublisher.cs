@@ -99,7 +99,9 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
                 ReadOnly = true,
                 SecurityOpt = ["no-new-privileges:true"],
                 CapDrop = ["ALL"],
-                Tmpfs = [.. workload.WritablePaths],
+                // Short syntax with options (docker-compose 1.29 and the compose spec take it): a size, and a mode
+                // because a fresh tmpfs is root's under podman and the service is not root.
+                Tmpfs = [.. workload.WritablePaths.Select(p => $"{p.Path}:size={p.Size.ToLowerInvariant()},mode={p.Mode}")],
                 Restart = workload.Restart,
                 Deploy = new ComposeDeploy
                 {
@@ -109,6 +111,7 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
                         Reservations = new ComposeResourceAmount { Cpus = workload.Resources.ReservedCpus, Memory = workload.Resources.ReservedMemory },
                     },
                 },
+                StopSignal = workload.StopSignal,
                 StopGracePeriod = workload.Volumes.Count > 0 ? "30s" : null,
                 Logging = new ComposeLogging { Options = new() { ["max-size"] = "10m", ["max-file"] = "3" } },
             };
@@ -174,42 +177,39 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
         private void Environment(Workload workload, ComposeService service)
         {
             var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-            var fromFiles = new List<(string Variable, string Secret)>();
+            var shimmed = new List<WorkloadVariable>();
+            var secrets = new SortedSet<string>(StringComparer.Ordinal);
             foreach (var variable in workload.Environment)
             {
                 if (!variable.Value.IsSecret)
                 {
                     environment[variable.Name] = Render(variable.Value);
-                    continue;
                 }
-                var secret = variable.Value.SingleParameter is { } parameter
-                    ? ParameterValues.SecretFileName(parameter.Parameter)
-                    : $"{workload.ServiceName}-{Slug(variable.Name)}";
-                AddSecret(secret, variable.Value.Render(values.Get, s => s.Default));
-                if (workload.FileEnvironment.Contains(variable.Name))
+                else if (variable.Value.SingleParameter is { } parameter && workload.FileEnvironment.Contains(variable.Name))
                 {
-                    environment[$"{variable.Name}_FILE"] = $"/run/secrets/{secret}";
+                    // The image reads NAME_FILE itself.
+                    var file = AddSecret(parameter.Parameter);
+                    secrets.Add(file);
+                    environment[$"{variable.Name}_FILE"] = $"{SecretShim.Directory}/{file}";
                 }
                 else
                 {
-                    fromFiles.Add((variable.Name, secret));
+                    shimmed.Add(variable);
                 }
             }
             service.Environment = environment.Count == 0 ? null : environment;
-            service.Secrets = [.. fromFiles.Select(f => f.Secret).Concat(environment.Where(e => e.Key.EndsWith("_FILE", StringComparison.Ordinal) &&
-                e.Value.StartsWith("/run/secrets/", StringComparison.Ordinal)).Select(e => e.Value["/run/secrets/".Length..])).Distinct().Order(StringComparer.Ordinal)];
 
-            if (fromFiles.Count > 0)
+            if (shimmed.Count > 0)
             {
                 var command = workload.Command ?? throw new PublishingException(
-                    $"resource '{workload.Name}': its secrets ({string.Join(", ", fromFiles.Select(f => f.Variable))}) are read from files by a " +
+                    $"resource '{workload.Name}': its secrets ({string.Join(", ", shimmed.Select(f => f.Name))}) are read from files by a " +
                     "small entrypoint that then runs the image's command, but that command is unknown (no Dockerfile CMD, no known image). " +
                     "Set 'command' for it in the deployment profile.");
-                // One line of POSIX sh: read each secret file (failing if one is missing), then exec the image's command
-                // with the values in its environment. Nothing secret is in the Compose file or `docker inspect`.
-                var reads = fromFiles.Select((f, i) => $"s{i}=$(cat /run/secrets/{f.Secret})");
-                var assignments = fromFiles.Select((f, i) => $"\"{f.Variable}=$s{i}\"");
-                var script = $"set -e; {string.Join("; ", reads)}; exec env {string.Join(' ', assignments)} \"$@\"";
+                var (script, _) = SecretShim.Create(shimmed, values.Get);
+                foreach (var parameter in shimmed.SelectMany(v => v.Value.ParameterParts).Where(p => p.Secret))
+                {
+                    secrets.Add(AddSecret(parameter.Parameter));
+                }
                 service.Entrypoint = ["/bin/sh", "-c", Escape(script), workload.ServiceName];
                 service.Command = [.. command.Select(Render)];
             }
@@ -218,6 +218,7 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
                 service.Entrypoint = workload.Entrypoint is null ? null : [Escape(workload.Entrypoint)];
                 service.Command = workload.Args is null ? null : [.. workload.Args.Select(Render)];
             }
+            service.Secrets = secrets.Count == 0 ? null : [.. secrets];
         }
 
         private void Ports(Workload workload, ComposeService service, bool development)
@@ -234,7 +235,8 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
                     : $"{ParameterValues.EnvironmentName(workload.Name)}_{ParameterValues.EnvironmentName(port.Name)}_PORT";
                 var hostPort = Setting(name, port.HostPort.ToString(CultureInfo.InvariantCulture));
                 var container = port.ContainerPort.ToString(CultureInfo.InvariantCulture);
-                return development ? $"127.0.0.1:{hostPort}:{container}" : $"{hostPort}:{container}";
+                // Loopback unless the deployment opens it (a reverse proxy on the host is the usual way in).
+                return development ? $"127.0.0.1:{hostPort}:{container}" : $"{Setting($"{_prefix}_BIND_ADDRESS", "127.0.0.1")}:{hostPort}:{container}";
             })];
         }
 
@@ -349,15 +351,13 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
             return text.ToString();
         }
 
-        private void AddSecret(string name, string content)
+        /// <summary>The secret file of a secret parameter (its value, nothing derived), by name.</summary>
+        private string AddSecret(string parameter)
         {
+            var name = ParameterValues.SecretFileName(parameter);
             _usedSecrets.Add(name);
-            var path = $"{SecretsFolder}/{name}";
-            if (output.SecretFiles.TryGetValue(path, out var existing) && existing != content)
-            {
-                throw new PublishingException($"Two different values would share the secret '{name}'.");
-            }
-            output.SecretFiles[path] = content;
+            output.SecretFiles[$"{SecretsFolder}/{name}"] = values.Get(parameter);
+            return name;
         }
 
         private string Setting(string name, string defaultValue)
@@ -374,8 +374,5 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
             var relative = Path.GetRelativePath(output.Directory, path).Replace('\\', '/');
             return relative.Length == 0 ? "." : relative;
         }
-
-        private static string Slug(string name) =>
-            new([.. name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')]);
     }
 }

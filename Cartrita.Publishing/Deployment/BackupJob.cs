@@ -153,7 +153,7 @@ public sealed partial class DeploymentPlan
             BindMounts = [],
             UserId = server.UserId,
             GroupId = server.GroupId,
-            WritablePaths = ["/tmp"],
+            WritablePaths = [.. server.WritablePaths.Where(p => p.Path == "/tmp")],
             Resources = Resources(settings.Resources, profile.Defaults.Resources),
             Dependencies = [new WorkloadDependency(server.Name, server.Health?.ComposeTest is not null ? DependencyCondition.Healthy : DependencyCondition.Started)],
             References = new SortedSet<string>(StringComparer.Ordinal) { server.Name },

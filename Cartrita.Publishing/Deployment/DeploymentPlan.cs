@@ -58,7 +58,7 @@ public sealed partial class DeploymentPlan
         }
 
         var resolver = new ExpressionResolver(manifest);
-        var drafts = manifest.Workloads.Select(w => Draft(manifest, profile, resolver, w)).ToList();
+        var drafts = manifest.Workloads.Select(w => WithDatabase(manifest, resolver, Draft(manifest, profile, resolver, w))).ToList();
         var byName = drafts.ToDictionary(d => d.Name, StringComparer.Ordinal);
         var workloads = drafts.Select(d => d with { Dependencies = Dependencies(profile, d, byName) }).ToList();
         var backup = profile.Backup is null ? null : CreateBackup(manifest, profile, resolver, workloads);
@@ -101,6 +101,11 @@ public sealed partial class DeploymentPlan
                 "Pass it in an environment variable instead.");
         }
 
+        if (ShellExec.IsShell((resource as ContainerResource)?.Entrypoint))
+        {
+            args = ExecInShell(args, 0, where);
+        }
+
         var references = new SortedSet<string>(
             environment.SelectMany(v => v.Value.References).Concat(args?.SelectMany(a => a.References) ?? []), StringComparer.Ordinal);
         if (resource.ConnectionString is not null)
@@ -131,6 +136,11 @@ public sealed partial class DeploymentPlan
             }
         }
 
+        if (command is { Count: > 0 } && ShellExec.IsShell(command[0].LiteralText))
+        {
+            command = ExecInShell(command, 1, where);
+        }
+
         var resolvedPorts = resolver.TargetPorts(resource);
         var ports = resource.Bindings.Select(b => new WorkloadPort(b.Name, b.Scheme, resolvedPorts[b.Name], b.Port ?? resolvedPorts[b.Name], b.External)).ToList();
 
@@ -143,17 +153,18 @@ public sealed partial class DeploymentPlan
             var other => throw new PublishingException($"{where}: profile role '{other}' is not 'service' or 'job'."),
         };
 
-        var writable = new List<string> { "/tmp" };
-        foreach (var path in (known?.WritablePaths ?? []).Concat(defaults.WritablePaths ?? []).Concat(settings.WritablePaths ?? []))
+        var tmpfsSize = settings.TmpfsSize ?? defaults.TmpfsSize ?? DefaultTmpfsSize;
+        var writable = new List<WritablePath>();
+        foreach (var path in new[] { "/tmp" }.Concat(known?.WritablePaths ?? []).Concat(defaults.WritablePaths ?? []).Concat(settings.WritablePaths ?? []))
         {
-            if (!writable.Contains(path))
+            if (!writable.Any(w => w.Path == path))
             {
-                writable.Add(path);
+                writable.Add(new WritablePath(path, tmpfsSize, known?.PathModes.GetValueOrDefault(path) ?? DefaultTmpfsMode));
             }
         }
 
         var firstPort = ports.FirstOrDefault()?.ContainerPort.ToString(CultureInfo.InvariantCulture) ?? "";
-        var health = role == WorkloadRole.Job ? null : Health(settings.Health, defaults.Health, known, dockerfile, firstPort);
+        var health = role == WorkloadRole.Job ? null : Health(settings.Health, defaults.Health, known, dockerfile, firstPort, where);
 
         var kubernetesEnvironment = new Dictionary<string, string>(known?.KubernetesEnvironment ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         foreach (var (name, value) in settings.Kubernetes?.Environment ?? [])
@@ -179,6 +190,8 @@ public sealed partial class DeploymentPlan
             UserId = userId,
             GroupId = groupId,
             WritablePaths = writable,
+            StopSignal = known?.StopSignal,
+            PreStop = known?.PreStop,
             Resources = Resources(settings.Resources, defaults.Resources),
             Health = health,
             Dependencies = [],
@@ -190,6 +203,9 @@ public sealed partial class DeploymentPlan
             Restart = settings.Restart ?? (role == WorkloadRole.Job ? "no" : defaults.Restart ?? "unless-stopped"),
         };
     }
+
+    private const string DefaultTmpfsSize = "64M";
+    private const string DefaultTmpfsMode = "1777";
 
     private static (WorkloadImage Image, KnownImage? Known, DockerfileInfo? Dockerfile) Image(
         AspireManifest manifest, DeploymentProfile profile, WorkloadResource resource)
@@ -272,7 +288,7 @@ public sealed partial class DeploymentPlan
         own?.Reservations?.Memory ?? defaults?.Reservations?.Memory ?? "128M",
         own?.Reservations?.Cpus ?? defaults?.Reservations?.Cpus ?? "0.1");
 
-    private static WorkloadHealth? Health(HealthProfile? own, HealthProfile? defaults, KnownImage? known, DockerfileInfo? dockerfile, string port)
+    private static WorkloadHealth? Health(HealthProfile? own, HealthProfile? defaults, KnownImage? known, DockerfileInfo? dockerfile, string port, string where)
     {
         IReadOnlyList<string>? command = own?.Command ?? known?.HealthCommand.Select(a => a.Replace(KnownImage.PortPlaceholder, port, StringComparison.Ordinal)).ToList();
         IReadOnlyList<string>? composeTest = command is not null ? ["CMD", .. command] : dockerfile?.HealthcheckTest;
@@ -281,6 +297,8 @@ public sealed partial class DeploymentPlan
             var rest = test.Skip(1).ToList();
             command = test[0] == "CMD" ? rest : ["/bin/sh", "-c", string.Join(' ', rest)];
         }
+        RefuseWhitespace(composeTest, where);
+        RefuseWhitespace(command, where);
         var httpPath = own?.HttpPath;
         if (command is null && httpPath is null)
         {
@@ -295,6 +313,59 @@ public sealed partial class DeploymentPlan
             own?.TimeoutSeconds ?? Seconds(options.GetValueOrDefault("timeout")) ?? defaults?.TimeoutSeconds ?? 5,
             own?.Retries ?? (options.TryGetValue("retries", out var r) ? int.Parse(r, CultureInfo.InvariantCulture) : (int?)null) ?? defaults?.Retries ?? 5,
             own?.StartPeriodSeconds ?? Seconds(options.GetValueOrDefault("start-period")) ?? defaults?.StartPeriodSeconds ?? 10);
+    }
+
+    // Podman's Docker-compatible API splits a healthcheck argument with spaces into words (Docker keeps it whole), so
+    // such a check fails there for ever and nothing that waits for the service starts.
+    private static void RefuseWhitespace(IReadOnlyList<string>? test, string where)
+    {
+        if (test?.Skip(test[0] is "CMD" or "CMD-SHELL" ? 1 : 0).FirstOrDefault(a => a.Any(char.IsWhiteSpace)) is { } argument)
+        {
+            var shown = argument.Length > 60 ? argument[..60] + "…" : argument;
+            throw new PublishingException(
+                $"{where}: health check argument \"{shown}\" contains whitespace, which podman's Docker API splits into words. " +
+                "Put the check in a script or module in the image and run it as plain words (HEALTHCHECK CMD [\"python3\", \"-m\", \"app.healthcheck\"]).");
+        }
+    }
+
+    private static List<ResolvedValue>? ExecInShell(IReadOnlyList<ResolvedValue>? argv, int dashC, string where)
+    {
+        if (argv is null || argv.Count <= dashC + 1 || argv[dashC].LiteralText != "-c" || argv[dashC + 1].LiteralText is not { } script)
+        {
+            return argv?.ToList();
+        }
+        var result = argv.ToList();
+        result[dashC + 1] = ResolvedValue.Literal(ShellExec.Ensure(script, where));
+        return result;
+    }
+
+    /// <summary>
+    /// A PostgreSQL server with POSTGRES_DB: the database the manifest's database resource names (Aspire's AddDatabase
+    /// is only a connection string), created by the image on an empty volume. The migration worker creates it otherwise.
+    /// </summary>
+    private static Workload WithDatabase(AspireManifest manifest, ExpressionResolver resolver, Workload workload)
+    {
+        if (workload.Image is not ImageReference { Image: var image } || !KnownImage.IsPostgres(image) ||
+            workload.Environment.Any(v => v.Name == "POSTGRES_DB"))
+        {
+            return workload;
+        }
+        var databases = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var resource in manifest.Resources.OfType<ValueResource>())
+        {
+            var value = resolver.Resolve(resource.ConnectionString, $"resource '{resource.Name}'");
+            if (!value.References.SetEquals([workload.Name]) || !value.Parts.Any(p => p is LiteralPart { Text: var t } && t.Contains("Database=", StringComparison.OrdinalIgnoreCase)))
+            {
+                continue;
+            }
+            if (ConnectionString(value, $"resource '{resource.Name}'").Pairs.GetValueOrDefault("Database")?.LiteralText is { Length: > 0 } name)
+            {
+                databases.Add(name);
+            }
+        }
+        return databases.Count == 1 && databases.Min is { } database
+            ? workload with { Environment = [.. workload.Environment, new WorkloadVariable("POSTGRES_DB", ResolvedValue.Literal(database))] }
+            : workload;
     }
 
     private static int? Seconds(string? duration)

@@ -102,6 +102,9 @@ public sealed class ResourceProfile
     /// <summary>Paths that must be writable (tmpfs in Compose, emptyDir in Kubernetes); <c>/tmp</c> always is.</summary>
     public List<string>? WritablePaths { get; set; }
 
+    /// <summary>The size of each writable path's tmpfs / emptyDir, in Compose units (<c>64M</c>; default 64M).</summary>
+    public string? TmpfsSize { get; set; }
+
     /// <summary>CPU and memory limits and reservations.</summary>
     public ResourcesProfile? Resources { get; set; }
 

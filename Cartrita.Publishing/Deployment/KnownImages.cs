@@ -14,6 +14,15 @@ public sealed record KnownImage(
     IReadOnlyList<string> FileEnvironment,
     IReadOnlyDictionary<string, string> KubernetesEnvironment)
 {
+    /// <summary>Modes of writable paths that are not the default 1777.</summary>
+    public IReadOnlyDictionary<string, string> PathModes { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The image's STOPSIGNAL, when not SIGTERM.</summary>
+    public string? StopSignal { get; init; }
+
+    /// <summary>A Kubernetes preStop command that stops the server as <see cref="StopSignal"/> would.</summary>
+    public IReadOnlyList<string>? PreStop { get; init; }
+
     /// <summary>Replaced in <see cref="HealthCommand"/> by the container port of the image's first binding.</summary>
     public const string PortPlaceholder = "{port}";
 
@@ -25,15 +34,25 @@ public sealed record KnownImage(
         HealthCommand: ["pg_isready", "-q", "-h", "127.0.0.1", "-p", PortPlaceholder],
         FileEnvironment: ["POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "POSTGRES_INITDB_ARGS"],
         // A volume's root may hold lost+found; initdb wants an empty directory.
-        KubernetesEnvironment: new Dictionary<string, string> { ["PGDATA"] = "/var/lib/postgresql/data/pgdata" });
+        KubernetesEnvironment: new Dictionary<string, string> { ["PGDATA"] = "/var/lib/postgresql/data/pgdata" })
+    {
+        // As the official image makes the socket directory (setgid, sticky, writable by all): owned by root on a fresh
+        // tmpfs (podman), the postgres user must still be able to create its lock file and socket there.
+        PathModes = new Dictionary<string, string> { ["/var/run/postgresql"] = "3777" },
+        // The image's STOPSIGNAL: SIGINT is PostgreSQL's fast shutdown (SIGTERM's smart shutdown waits for every client).
+        StopSignal = "SIGINT",
+        // Kubernetes sends SIGTERM; stop fast first (pg_ctl finds the server through PGDATA).
+        PreStop = ["pg_ctl", "stop", "-m", "fast"],
+    };
 
     private static readonly KnownImage Redis = new(
         User: "999:999", // the image's redis user
         Entrypoint: ["docker-entrypoint.sh"],
         Cmd: ["redis-server"],
         WritablePaths: ["/tmp"],
-        // NOAUTH means the server is up and serving; the check needs no password.
-        HealthCommand: ["/bin/sh", "-c", "redis-cli -p " + PortPlaceholder + " ping | grep -qE 'PONG|NOAUTH'"],
+        // redis-cli exits 0 on any reply (PONG, NOAUTH, LOADING) and 1 when nothing answers, with or without the
+        // password: so no password (and no shell to read it) is needed to tell the server is up.
+        HealthCommand: ["redis-cli", "-p", PortPlaceholder, "ping"],
         FileEnvironment: [],
         KubernetesEnvironment: new Dictionary<string, string>());
 

@@ -68,6 +68,12 @@ public sealed record WorkloadHealth(
     int Retries,
     int StartPeriodSeconds);
 
+/// <summary>A path that must be writable although the root filesystem is read-only: a tmpfs (Compose), a memory emptyDir (Kubernetes).</summary>
+/// <param name="Path">The path in the container.</param>
+/// <param name="Size">The most it may hold, in Compose units (<c>64M</c>).</param>
+/// <param name="Mode">Its permissions, octal (<c>1777</c>): a fresh tmpfs is root's, and the workload is not root.</param>
+public sealed record WritablePath(string Path, string Size, string Mode);
+
 /// <summary>CPU and memory for a workload, in Compose units (memory <c>512M</c>, CPUs <c>0.5</c>).</summary>
 public sealed record WorkloadResources(string LimitMemory, string LimitCpus, string ReservedMemory, string ReservedCpus);
 
@@ -126,7 +132,16 @@ public sealed record Workload
     public required long GroupId { get; init; }
 
     /// <summary>Paths that must be writable although the root filesystem is read-only.</summary>
-    public required IReadOnlyList<string> WritablePaths { get; init; }
+    public required IReadOnlyList<WritablePath> WritablePaths { get; init; }
+
+    /// <summary>The signal that stops the workload cleanly and quickly, when it is not SIGTERM (Compose <c>stop_signal</c>).</summary>
+    public string? StopSignal { get; init; }
+
+    /// <summary>
+    /// A command that stops the server cleanly before Kubernetes sends SIGTERM (a preStop hook), for servers whose SIGTERM
+    /// is a slow shutdown (Kubernetes has no stop signal of its own).
+    /// </summary>
+    public IReadOnlyList<string>? PreStop { get; init; }
 
     /// <summary>Limits and reservations.</summary>
     public required WorkloadResources Resources { get; init; }

@@ -137,24 +137,17 @@ public sealed class KubernetesPublisher(DeploymentPlan plan, ParameterValues val
         };
     }
 
+    /// <summary>The workload's Secret: one key per secret parameter it uses (its value; derived values are built in the pod).</summary>
     private KustomizeSecret? Secrets(Workload workload, PublishOutput output)
     {
-        var files = new List<string>();
-        foreach (var variable in workload.Environment.Where(v => v.Value.IsSecret))
+        var files = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var parameter in workload.Environment.Where(v => v.Value.IsSecret).SelectMany(v => v.Value.ParameterParts).Where(p => p.Secret))
         {
-            var name = variable.Value.SingleParameter is { } parameter
-                ? ParameterValues.SecretFileName(parameter.Parameter)
-                : $"{workload.ServiceName}-{Slug(variable.Name)}";
-            var path = $"{SecretsFolder}/{name}";
-            var content = variable.Value.Render(values.Get, s => s.Default);
-            if (output.SecretFiles.TryGetValue(path, out var existing) && existing != content)
-            {
-                throw new PublishingException($"Two different values would share the secret file '{path}'.");
-            }
-            output.SecretFiles[path] = content;
-            files.Add($"{variable.Name}={path}");
+            var name = ParameterValues.SecretFileName(parameter.Parameter);
+            output.SecretFiles[$"{SecretsFolder}/{name}"] = values.Get(parameter.Parameter);
+            files.Add($"{name}={SecretsFolder}/{name}");
         }
-        return files.Count == 0 ? null : new KustomizeSecret { Name = SecretName(workload), Files = files };
+        return files.Count == 0 ? null : new KustomizeSecret { Name = SecretName(workload), Files = [.. files] };
     }
 
     private object WorkloadObject(Workload workload)
@@ -242,7 +235,6 @@ public sealed class KubernetesPublisher(DeploymentPlan plan, ParameterValues val
         if (serverVariable is not null)
         {
             reference.Name = SecretName(backup.Server);
-            reference.Key = serverVariable.Name;
         }
         else if (Secrets(workload, output) is { } own)
         {
@@ -351,9 +343,10 @@ public sealed class KubernetesPublisher(DeploymentPlan plan, ParameterValues val
         var mounts = new List<V1VolumeMount>();
         foreach (var path in workload.WritablePaths)
         {
-            var volumeName = volumePrefix + Slug(path);
-            podVolumes.Add(new V1Volume { Name = volumeName, EmptyDir = new V1EmptyDirVolumeSource { SizeLimit = new ResourceQuantity("256Mi") } });
-            mounts.Add(new V1VolumeMount { Name = volumeName, MountPath = path });
+            var volumeName = volumePrefix + Slug(path.Path);
+            // In memory, as Compose's tmpfs (and counted against the memory limit), bounded by the profile's size.
+            podVolumes.Add(new V1Volume { Name = volumeName, EmptyDir = new V1EmptyDirVolumeSource { Medium = "Memory", SizeLimit = Memory(path.Size) } });
+            mounts.Add(new V1VolumeMount { Name = volumeName, MountPath = path.Path });
         }
         foreach (var volume in workload.Volumes)
         {
@@ -361,12 +354,21 @@ public sealed class KubernetesPublisher(DeploymentPlan plan, ParameterValues val
         }
 
         var env = new List<V1EnvVar>();
+        var shimmed = new List<WorkloadVariable>();
         foreach (var variable in workload.Environment.Where(v => v.Value.IsSecret))
         {
+            if (variable.Value.SingleParameter is not { } parameter)
+            {
+                shimmed.Add(variable);
+                continue;
+            }
             env.Add(new V1EnvVar
             {
                 Name = variable.Name,
-                ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = SecretName(workload), Key = variable.Name } },
+                ValueFrom = new V1EnvVarSource
+                {
+                    SecretKeyRef = new V1SecretKeySelector { Name = SecretName(workload), Key = ParameterValues.SecretFileName(parameter.Parameter) },
+                },
             });
         }
         var hasConfig = workload.Environment.Any(v => !v.Value.IsSecret) || workload.KubernetesEnvironment.Count > 0;
@@ -377,7 +379,7 @@ public sealed class KubernetesPublisher(DeploymentPlan plan, ParameterValues val
             Image = $"{ImageName(workload)}{(workload.Image is ImageReference ? "" : ":latest")}",
             ImagePullPolicy = "IfNotPresent",
             Command = workload.Entrypoint is null ? null : [workload.Entrypoint],
-            Args = workload.Args is null ? null : [.. workload.Args.Select(a => a.Render(values.Get, s => s.Default))],
+            Args = workload.Args is null ? null : [.. workload.Args.Select(Render)],
             Ports = workload.Ports.Count == 0 ? null : [.. workload.Ports.Select(p => new V1ContainerPort
             {
                 Name = PortName(p),
@@ -412,6 +414,15 @@ public sealed class KubernetesPublisher(DeploymentPlan plan, ParameterValues val
             VolumeMounts = mounts.Count == 0 ? null : mounts,
         };
 
+        if (shimmed.Count > 0)
+        {
+            Shim(workload, container, shimmed, podVolumes, volumePrefix);
+        }
+        if (workload.PreStop is { } preStop)
+        {
+            container.Lifecycle = new V1Lifecycle { PreStop = new V1LifecycleHandler { Exec = new V1ExecAction { Command = [.. preStop] } } };
+        }
+
         if (probes)
         {
             container.StartupProbe = Probe(workload, periodSeconds: 5, failureThreshold: 30);
@@ -419,6 +430,26 @@ public sealed class KubernetesPublisher(DeploymentPlan plan, ParameterValues val
             container.LivenessProbe = Probe(workload, periodSeconds: 20, failureThreshold: 6);
         }
         return container;
+    }
+
+    private string Render(ResolvedValue value) => value.Render(values.Get, s => s.Default);
+
+    /// <summary>
+    /// Values built from secrets (connection strings, URLs): the Secret mounted at /run/secrets, read by the same
+    /// entrypoint wrapper as in Compose. The kubelet leaves it as it is: it has no <c>$(NAME)</c> naming a variable, no <c>$$</c>.
+    /// </summary>
+    private void Shim(Workload workload, V1Container container, IReadOnlyList<WorkloadVariable> shimmed, List<V1Volume> podVolumes, string volumePrefix)
+    {
+        var command = workload.Command ?? throw new PublishingException(
+            $"resource '{workload.Name}': {string.Join(", ", shimmed.Select(v => v.Name))} are built from secrets by a small entrypoint that then " +
+            "runs the image's command, but that command is unknown (no Dockerfile CMD, no known image). Set 'command' for it in the deployment profile.");
+        var (script, _) = SecretShim.Create(shimmed, values.Get);
+        container.Command = ["/bin/sh", "-c", script, workload.ServiceName];
+        container.Args = [.. command.Select(Render)];
+        var volumeName = volumePrefix + "secrets";
+        podVolumes.Add(new V1Volume { Name = volumeName, Secret = new V1SecretVolumeSource { SecretName = SecretName(workload), DefaultMode = 0b100_100_100 /* 0444 */ } });
+        container.VolumeMounts ??= [];
+        container.VolumeMounts.Add(new V1VolumeMount { Name = volumeName, MountPath = SecretShim.Directory, ReadOnlyProperty = true });
     }
 
     private static V1Probe? Probe(Workload workload, int periodSeconds, int failureThreshold)

@@ -55,7 +55,7 @@ public sealed class BackupTests(PublishedCartrita published)
         Assert.Equal(["ALL"], backup.Strings("cap_drop"));
         Assert.False(backup.Has("cap_add"));
         Assert.False(backup.Has("privileged"));
-        Assert.Equal(["/tmp"], backup.Strings("tmpfs"));
+        Assert.Equal(["/tmp:size=64m,mode=1777"], backup.Strings("tmpfs"));
         var resources = backup.Map("deploy").Map("resources");
         Assert.Equal(("256M", "0.5"), (resources.Map("limits").Scalar("memory"), resources.Map("limits").Scalar("cpus")));
         Assert.Equal(("64M", "0.1"), (resources.Map("reservations").Scalar("memory"), resources.Map("reservations").Scalar("cpus")));
@@ -174,7 +174,7 @@ public sealed class BackupTests(PublishedCartrita published)
         Assert.Equal("BACKUP_PASSWORD", password.Name);
         Assert.Null(password.Value);
         var reference = password.ValueFrom.SecretKeyRef;
-        Assert.Equal("POSTGRES_PASSWORD", reference.Key);
+        Assert.Equal("postgres-password", reference.Key); // Secret keys are the parameters
         // The Secret kustomize generates for postgres (its name with the content hash), not one of its own.
         var secret = Objects.OfType<V1Secret>().Single(s => s.Metadata.Name.StartsWith("postgres-secrets-", StringComparison.Ordinal));
         Assert.Equal(secret.Metadata.Name, reference.Name);
@@ -273,7 +273,7 @@ public sealed class BackupTests(PublishedCartrita published)
 
         var cronJob = KubernetesYaml.LoadAllFromString(output.Files["backup.yaml"]).OfType<V1CronJob>().Single();
         var reference = cronJob.Spec.JobTemplate.Spec.Template.Spec.Containers.Single().Env.Single().ValueFrom.SecretKeyRef;
-        Assert.Equal(serverHasIt ? ("pg-secrets", "POSTGRES_PASSWORD") : ("backup-secrets", "BACKUP_PASSWORD"), (reference.Name, reference.Key));
+        Assert.Equal(serverHasIt ? ("pg-secrets", "pg-password") : ("backup-secrets", "pg-password"), (reference.Name, reference.Key));
         Assert.Equal(serverHasIt, !output.Files["kustomization.yaml"].Contains("name: backup-secrets", StringComparison.Ordinal));
         Assert.Equal("shop-secret-value", output.SecretFiles["secrets/pg-password"]);
         Assert.All(output.Files.Values, f => Assert.DoesNotContain("shop-secret-value", f));

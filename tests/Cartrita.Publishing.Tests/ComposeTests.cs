@@ -9,6 +9,10 @@ public sealed class ComposeTests(PublishedCartrita published)
 {
     private static readonly string[] Services = ["postgres", "redis", "migrations", "ai-orchestrator", "frontend"];
 
+    /// <summary>The manifest's secret parameters: the only secret files.</summary>
+    internal static readonly string[] Parameters =
+        ["postgres-password", "redis-password", "jwt-secret", "cartrita-api-key", "openai-api-key", "anthropic-api-key", "deepgram-api-key"];
+
     private YamlMappingNode Service(string name) => published.ProductionCompose.Map("services").Map(name);
 
     [Fact]
@@ -38,7 +42,7 @@ public sealed class ComposeTests(PublishedCartrita published)
         Assert.Equal(["ALL"], service.Strings("cap_drop"));
         Assert.False(service.Has("cap_add"));
         Assert.False(service.Has("privileged"));
-        Assert.Contains("/tmp", service.Strings("tmpfs"));
+        Assert.Contains(service.Strings("tmpfs"), t => t.StartsWith("/tmp:size=", StringComparison.Ordinal) && t.EndsWith(",mode=1777", StringComparison.Ordinal));
 
         var resources = service.Map("deploy").Map("resources");
         foreach (var section in new[] { "limits", "reservations" })
@@ -57,7 +61,12 @@ public sealed class ComposeTests(PublishedCartrita published)
     {
         var postgres = Service("postgres");
 
-        Assert.Equal(["/tmp", "/var/run/postgresql"], postgres.Strings("tmpfs"));
+        // Sized, and with the modes the official image gives them: a fresh tmpfs is root's under podman.
+        Assert.Equal(["/tmp:size=64m,mode=1777", "/var/run/postgresql:size=64m,mode=3777"], postgres.Strings("tmpfs"));
+        // The manifest's database resource: created by the image on an empty volume (the worker creates it otherwise).
+        Assert.Equal("cartrita", postgres.Map("environment").Scalar("POSTGRES_DB"));
+        // Fast shutdown (the image's STOPSIGNAL): SIGTERM would wait for every client to disconnect.
+        Assert.Equal("SIGINT", postgres.Scalar("stop_signal"));
         Assert.Equal(["cartrita-postgres-data:/var/lib/postgresql/data"], postgres.Strings("volumes"));
         Assert.True(published.ProductionCompose.Map("volumes").Has("cartrita-postgres-data"));
         Assert.Equal("/run/secrets/postgres-password", postgres.Map("environment").Scalar("POSTGRES_PASSWORD_FILE"));
@@ -118,8 +127,9 @@ public sealed class ComposeTests(PublishedCartrita published)
     [Fact]
     public void Only_the_frontend_and_the_orchestrator_publish_ports()
     {
-        Assert.Equal(["${AI_ORCHESTRATOR_PORT:-8000}:8000"], Service("ai-orchestrator").Strings("ports"));
-        Assert.Equal(["${FRONTEND_PORT:-3000}:3000"], Service("frontend").Strings("ports"));
+        // On loopback unless the deployment sets CARTRITA_BIND_ADDRESS (documented in .env.example and deploy/README.md).
+        Assert.Equal(["${CARTRITA_BIND_ADDRESS:-127.0.0.1}:${AI_ORCHESTRATOR_PORT:-8000}:8000"], Service("ai-orchestrator").Strings("ports"));
+        Assert.Equal(["${CARTRITA_BIND_ADDRESS:-127.0.0.1}:${FRONTEND_PORT:-3000}:3000"], Service("frontend").Strings("ports"));
         foreach (var name in new[] { "postgres", "redis", "migrations", "backup" })
         {
             Assert.False(Service(name).Has("ports"), $"{name} publishes a port");
@@ -162,7 +172,7 @@ public sealed class ComposeTests(PublishedCartrita published)
         Assert.Equal(["/bin/sh", "-c"], shim.Take(2));
         foreach (var variable in new[] { "DATABASE_URL", "REDIS_URL", "JWT_SECRET_KEY", "CARTRITA_API_KEY", "OPENAI_API_KEY" })
         {
-            Assert.Contains($"\"{variable}=$$", shim[2]);
+            Assert.Contains($"\"{variable}=", shim[2]);
             Assert.False(orchestrator.Map("environment").Has(variable), $"{variable} is in the environment");
         }
         Assert.Contains("exec env", shim[2]);
@@ -177,11 +187,11 @@ public sealed class ComposeTests(PublishedCartrita published)
     public void Secret_files_hold_the_values_the_services_need()
     {
         var secrets = published.Compose.SecretFiles;
+        // Exactly the secret parameters: URLs and connection strings are built from them in the container.
+        Assert.Equal(Parameters.Select(p => $"secrets/{p}").Order(StringComparer.Ordinal), secrets.Keys);
+        Assert.Equal(Parameters.Order(StringComparer.Ordinal), published.ProductionCompose.Map("secrets").Keys());
         var password = secrets["secrets/postgres-password"];
         Assert.True(password.Length >= 32);
-        Assert.Equal($"postgresql://robbie:{Uri.EscapeDataString(password)}@postgres:5432/cartrita", secrets["secrets/ai-orchestrator-database-url"]);
-        Assert.StartsWith("redis://:", secrets["secrets/ai-orchestrator-redis-url"]);
-        Assert.EndsWith("@redis:6379/0", secrets["secrets/ai-orchestrator-redis-url"]);
         Assert.True(secrets["secrets/jwt-secret"].Length >= 32);
         Assert.Equal("", secrets["secrets/openai-api-key"]); // optional: empty until set
 
@@ -195,8 +205,9 @@ public sealed class ComposeTests(PublishedCartrita published)
     [Fact]
     public void Compose_interpolation_is_escaped()
     {
-        // `$REDIS_PASSWORD` in the manifest is for the container's shell, not for docker compose.
-        Assert.Equal(["/bin/sh", "-c", "redis-server --requirepass $$REDIS_PASSWORD --save 60 1"], Service("redis").Strings("command"));
+        // `$REDIS_PASSWORD` in the manifest is for the container's shell, not for docker compose; and `exec`, so that
+        // redis-server (not sh, which ignores SIGTERM as PID 1) gets the stop signal and saves.
+        Assert.Equal(["/bin/sh", "-c", "exec redis-server --requirepass $$REDIS_PASSWORD --save 60 1"], Service("redis").Strings("command"));
     }
 
     [Fact]

@@ -140,7 +140,10 @@ public sealed class KubernetesTests(PublishedCartrita published)
         var orchestrator = Single<V1Deployment>("ai-orchestrator").Spec.Template.Spec;
         var init = Assert.Single(orchestrator.InitContainers);
         Assert.Equal(("migrations", "cartrita/migrations:latest"), (init.Name, init.Image));
-        Assert.Contains(init.Env, e => e.Name == "ConnectionStrings__cartrita" && e.ValueFrom.SecretKeyRef.Name.StartsWith("migrations-secrets-", StringComparison.Ordinal));
+        Assert.Contains(init.Env, e => e.Name == "CARTRITA_PASSWORD" && e.ValueFrom.SecretKeyRef.Name.StartsWith("migrations-secrets-", StringComparison.Ordinal));
+        // The connection string is built in the pod from the mounted Secret (its keys are the parameters).
+        Assert.Contains("\"ConnectionStrings__cartrita=Host=postgres;Port=5432;Username=robbie;Password=$p0;Database=cartrita\"", init.Command[2]);
+        Assert.Contains(init.VolumeMounts, m => m.MountPath == "/run/secrets" && m.ReadOnlyProperty == true);
     }
 
     [Fact]
@@ -184,7 +187,7 @@ public sealed class KubernetesTests(PublishedCartrita published)
 
         // The Secrets kustomize generates carry the values, from the git-ignored files.
         var orchestrator = Objects.OfType<V1Secret>().Single(s => s.Metadata.Name.StartsWith("ai-orchestrator-secrets-", StringComparison.Ordinal));
-        Assert.Equal(published.Kubernetes.SecretFiles["secrets/jwt-secret"], System.Text.Encoding.UTF8.GetString(orchestrator.Data["JWT_SECRET_KEY"]));
+        Assert.Equal(published.Kubernetes.SecretFiles["secrets/jwt-secret"], System.Text.Encoding.UTF8.GetString(orchestrator.Data["jwt-secret"]));
     }
 
     [Fact]
