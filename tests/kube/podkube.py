@@ -88,10 +88,12 @@ class Cluster:
         self.podman, self.plan, self.workdir, self.network = podman, plan, workdir, network
         self.timings: Dict[str, float] = {}
         self.anonymous_volumes: set = set()  # VOLUMEs of images, made by podman for our containers
+        self.volumes_before: Optional[set] = None  # every volume on podman before up()
 
     # --- up ---------------------------------------------------------------------------------------------------
     def up(self) -> None:
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.volumes_before = set(self.podman.names("volume", "ls", "--format", "{{.Name}}"))
         for w in self.plan.workloads:
             for path, empty_dir in w.empty_dirs.items():
                 make_empty_dir(Path(path), empty_dir)
@@ -238,6 +240,10 @@ class Cluster:
             if path.exists():
                 shutil.rmtree(path)
 
+    def compose_volume(self, name: str) -> bool:
+        labels = (self.podman.inspect(name).get("Labels") or {}) if self.podman.exists("volume", name) else {}
+        return "com.docker.compose.project" in labels
+
     def leftovers(self) -> Dict[str, List[str]]:
         """Anything of the plan still on podman: pods, their containers, volumes, secrets, the network."""
         pods = {w.pod for w in self.plan.workloads}
@@ -248,6 +254,8 @@ class Cluster:
             "pods": sorted(pods & set(self.podman.names("pod", "ps", "--format", "{{.Name}}"))),
             "containers": containers,
             "volumes": sorted(volumes & ({v for w in self.plan.workloads for v in w.volumes} | self.anonymous_volumes)),
+            # Also volumes nobody told us about (an init container's, say); compose's (tests/production) are labelled.
+            "new volumes": sorted(v for v in volumes - (self.volumes_before or volumes) if not self.compose_volume(v)),
             "labelled volumes": self.podman.names("volume", "ls", "--filter", f"label={TEST_LABEL}", "--format", "{{.Name}}"),
             "secrets": sorted(set(self.plan.secrets) & set(self.podman.names("secret", "ls", "--format", "{{.Name}}"))),
             "networks": [n for n in self.podman.names("network", "ls", "--format", "{{.Name}}") if n == self.network],
