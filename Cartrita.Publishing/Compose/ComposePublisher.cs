@@ -108,7 +108,9 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
                     Resources = new ComposeResources
                     {
                         Limits = new ComposeResourceAmount { Cpus = workload.Resources.LimitCpus, Memory = workload.Resources.LimitMemory },
-                        Reservations = new ComposeResourceAmount { Cpus = workload.Resources.ReservedCpus, Memory = workload.Resources.ReservedMemory },
+                        // No CPU reservation: Docker has none, and docker-compose 1.29 warns on every command that it
+                        // ignores one (Kubernetes gets it as a request).
+                        Reservations = new ComposeResourceAmount { Memory = workload.Resources.ReservedMemory },
                     },
                 },
                 StopSignal = workload.StopSignal,

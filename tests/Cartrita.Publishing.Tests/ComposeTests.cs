@@ -45,11 +45,11 @@ public sealed class ComposeTests(PublishedCartrita published)
         Assert.Contains(service.Strings("tmpfs"), t => t.StartsWith("/tmp:size=", StringComparison.Ordinal) && t.EndsWith(",mode=1777", StringComparison.Ordinal));
 
         var resources = service.Map("deploy").Map("resources");
-        foreach (var section in new[] { "limits", "reservations" })
-        {
-            Assert.False(string.IsNullOrEmpty(resources.Map(section).Scalar("memory")), $"{name}: {section}.memory");
-            Assert.False(string.IsNullOrEmpty(resources.Map(section).Scalar("cpus")), $"{name}: {section}.cpus");
-        }
+        Assert.False(string.IsNullOrEmpty(resources.Map("limits").Scalar("memory")), $"{name}: limits.memory");
+        Assert.False(string.IsNullOrEmpty(resources.Map("limits").Scalar("cpus")), $"{name}: limits.cpus");
+        Assert.False(string.IsNullOrEmpty(resources.Map("reservations").Scalar("memory")), $"{name}: reservations.memory");
+        // docker-compose 1.29 ignores a CPU reservation with a warning on every command (Docker has none).
+        Assert.False(resources.Map("reservations").Has("cpus"), $"{name}: reservations.cpus");
 
         Assert.True(service.Has("healthcheck"), $"{name} has no healthcheck");
         Assert.True(service.Has("restart"), $"{name} has no restart policy");
@@ -79,7 +79,7 @@ public sealed class ComposeTests(PublishedCartrita published)
     {
         var backend = Service("ai-orchestrator").Map("deploy").Map("resources");
         Assert.Equal(("2G", "1.0"), (backend.Map("limits").Scalar("memory"), backend.Map("limits").Scalar("cpus")));
-        Assert.Equal(("1G", "0.5"), (backend.Map("reservations").Scalar("memory"), backend.Map("reservations").Scalar("cpus")));
+        Assert.Equal("1G", backend.Map("reservations").Scalar("memory"));
 
         var frontend = Service("frontend").Map("deploy").Map("resources");
         Assert.Equal(("512M", "0.5"), (frontend.Map("limits").Scalar("memory"), frontend.Map("limits").Scalar("cpus")));
