@@ -39,12 +39,13 @@ public static class CartritaInfrastructureExtensions
             return options;
         }
 
-        var runtime = options.Infrastructure == InfrastructureMode.Processes ? null : ContainerRuntime.FindWorking();
+        IReadOnlyList<string> problems = [];
+        var runtime = options.Infrastructure == InfrastructureMode.Processes ? null : ContainerRuntime.FindWorking(out problems);
         options.Infrastructure = (options.Infrastructure, runtime) switch
         {
             (InfrastructureMode.Containers, null) => throw new DistributedApplicationException(
-                "Cartrita:Infrastructure is 'containers' but no container runtime answers (`docker info` and `podman info` failed). " +
-                "Start Docker or Podman, or run without containers: --Cartrita:Infrastructure=processes (or auto, the default)."),
+                $"Cartrita:Infrastructure is 'containers' but no container runtime answers that Aspire can use ({string.Join("; ", problems)}). " +
+                "Start Docker or Podman (eng/containers/engine.sh start docker, then eval its exports), or run without containers: --Cartrita:Infrastructure=processes (or auto, the default)."),
             (InfrastructureMode.Processes, _) or (InfrastructureMode.Auto, null) => InfrastructureMode.Processes,
             _ => InfrastructureMode.Containers,
         };

@@ -1,3 +1,5 @@
+using Cartrita.Tests.Reliability;
+
 namespace Cartrita.Tests;
 
 /// <summary>Containers mode's model: data volume names and the Redis command, built without starting anything.</summary>
@@ -63,5 +65,37 @@ public sealed class ContainersModeModelTests
         var message = failure.GetBaseException().Message;
         Assert.StartsWith($"Cartrita:Containers:VolumePrefix '{prefix}' cannot start a volume name", message);
         Assert.Contains("for example cartrita-dev", message);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task A_docker_CLI_older_than_DCP_accepts_is_refused_naming_the_version_and_the_fix()
+    {
+        // A docker CLI whose daemon answers but that is 20.10, as Debian bookworm's docker.io: DCP would refuse it and
+        // quietly fall back to podman, so the AppHost must refuse first, saying why.
+        var dataDirectory = TestStack.CreateDataDirectory();
+        var bin = Directory.CreateTempSubdirectory("cartrita-old-docker-").FullName;
+        try
+        {
+            var docker = Path.Combine(bin, "docker");
+            await File.WriteAllTextAsync(docker, "#!/bin/sh\ncase \"$1\" in version) echo 20.10.24+dfsg1 ;; esac\nexit 0\n");
+            File.SetUnixFileMode(docker, (UnixFileMode)0b111_101_101);
+            var environment = new Dictionary<string, string>
+            {
+                ["PATH"] = $"{bin}:{Environment.GetEnvironmentVariable("PATH")}",
+                ["ASPIRE_CONTAINER_RUNTIME"] = "docker",
+            };
+
+            await using var run = AppHostRun.Start(dataDirectory, StackPorts.Pick(), environment, "--Cartrita:Infrastructure=containers");
+
+            Assert.True(await run.WaitForExitAsync(TimeSpan.FromSeconds(60)), "the AppHost did not refuse within 60 s");
+            Assert.NotEqual(0, run.ExitCode);
+            Assert.Contains("no container runtime answers that Aspire can use (docker: the docker CLI first on PATH is version 20.10.24+dfsg1; Aspire's DCP needs 25.0 or newer", run.Output);
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+            TestStack.DeleteDataDirectory(dataDirectory);
+        }
     }
 }
