@@ -68,7 +68,7 @@ def plan(documents, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster(podman, images, plan, published, tmp_path_factory):
-    cluster = podkube.Cluster(podman, plan, tmp_path_factory.mktemp("play"), f"cartrita-kube-{uuid.uuid4().hex[:8]}")
+    cluster = podkube.Cluster(podman, plan, tmp_path_factory.mktemp("play"), podkube.NETWORK_PREFIX + uuid.uuid4().hex[:8])
     cluster.values = published[1]
     cluster.down()  # leftovers of a crashed earlier run
     try:

@@ -22,9 +22,11 @@ import prodstack as ps
 
 TEST_LABEL = "org.cartrita.test=kube"  # on what this suite makes that podman can label (claims' volumes)
 IMAGE_TAG = "kube-test"
+NETWORK_PREFIX = "cartrita-kube-"  # + a random suffix per run
 # Probe polling: the deadline is Kubernetes' own budget (initialDelay + failureThreshold x period); polling faster
 # than periodSeconds only makes a passing probe pass sooner.
 POLL = 1.0
+READY_GRACE = 30  # seconds for readiness and liveness to pass once the startup probe has
 
 
 class Podman:
@@ -119,7 +121,8 @@ class Cluster:
                     self.wait_probes(w, started)
 
     def claims(self) -> set:
-        return {d["metadata"]["name"] for w in self.plan.workloads for d in w.documents if d["kind"] == "PersistentVolumeClaim"}
+        return {d["metadata"]["name"] for w in self.plan.workloads for d in w.documents
+                if d["kind"] == "PersistentVolumeClaim"}
 
     def play_file(self, w: kubeplay.Workload) -> Path:
         return self.workdir / f"{w.name}.yaml"
@@ -133,10 +136,11 @@ class Cluster:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(kubeplay.dump(w.documents))
-        network = self.network + "".join(f":alias={a}" for a in w.aliases[:1]) + "".join(f",alias={a}" for a in w.aliases[1:])
-        # Init containers make kube play wait (about 20 s each on podman 4.3, its conmon timeout).
+        network = self.network + (":" + ",".join(f"alias={a}" for a in w.aliases) if w.aliases else "")
+        # kube play returns once init containers have finished and the containers have started.
         self.podman("kube", "play", "--network", network, "--annotation", TEST_LABEL, str(path), timeout=180)
-        assert self.podman.exists("pod", w.pod), f"podman kube play made no pod {w.pod}: {self.podman.names('pod', 'ps', '--format', '{{.Name}}')}"
+        pods = self.podman.names("pod", "ps", "--format", "{{.Name}}")
+        assert w.pod in pods, f"podman kube play made no pod {w.pod}: {pods}"
         for c in w.spec["containers"]:
             for m in self.podman.inspect(w.podman_name(c["name"])).get("Mounts", []):
                 if m.get("Type") == "volume" and m.get("Name") not in w.volumes:
@@ -149,15 +153,18 @@ class Cluster:
                 probe = c.get(kind)
                 if not probe:
                     continue
-                budget = probe.get("initialDelaySeconds", 0) + probe.get("failureThreshold", 3) * probe.get("periodSeconds", 10)
-                deadline = time.monotonic() + (budget if kind == "startupProbe" else probe.get("timeoutSeconds", 1) + 30)
+                budget = (probe.get("initialDelaySeconds", 0)
+                          + probe.get("failureThreshold", 3) * probe.get("periodSeconds", 10))
+                allowed = budget if kind == "startupProbe" else READY_GRACE
+                deadline = time.monotonic() + allowed
                 last = self.probe(w, c, probe)
                 while last is not None:
                     state = self.podman.inspect(w.podman_name(c["name"]))["State"]
-                    assert state["Status"] == "running", f"{w.name}/{c['name']} is {state['Status']} (exit {state['ExitCode']}) " \
-                                                         f"before its {kind} passed; logs:\n{self.logs(w, c['name'])}"
-                    assert time.monotonic() < deadline, f"{w.name}/{c['name']}: {kind} still failing after its budget " \
-                                                        f"({budget} s): {last}; logs:\n{self.logs(w, c['name'])}"
+                    where = f"{w.name}/{c['name']}"
+                    assert state["Status"] == "running", (f"{where} is {state['Status']} (exit {state['ExitCode']}) "
+                                                          f"before its {kind} passed; logs:\n{self.logs(w, c['name'])}")
+                    assert time.monotonic() < deadline, (f"{where}: {kind} still failing after {allowed} s:"
+                                                         f" {last}; logs:\n{self.logs(w, c['name'])}")
                     time.sleep(POLL)
                     last = self.probe(w, c, probe)
             self.timings[f"{w.name} ready"] = round(time.monotonic() - started, 1)
@@ -227,11 +234,16 @@ class Cluster:
                     f"volume {volume} exists and is not this suite's (no {TEST_LABEL} label); "
                     f"keep its data elsewhere, then: podman volume rm {volume}")
                 self.podman("volume", "rm", "-f", volume, timeout=60)
-        for name in self.plan.secrets:
-            if name in self.podman.names("secret", "ls", "--format", "{{.Name}}"):
+        # Secrets by kustomize's name without its hash (an earlier run had other values, so other hashes).
+        generated = {name.rsplit("-", 1)[0] for name in self.plan.secrets}
+        for name in self.podman.names("secret", "ls", "--format", "{{.Name}}"):
+            if name.rsplit("-", 1)[0] in generated:
                 self.podman("secret", "rm", name, timeout=30)
         if self.podman.exists("network", self.network):
             self.podman("network", "rm", "-f", self.network, timeout=60)
+        for name in self.podman.names("network", "ls", "--format", "{{.Name}}"):
+            if name.startswith(NETWORK_PREFIX):  # an earlier run's; in use by nothing, or rm refuses
+                self.podman("network", "rm", name, timeout=60, check=False)
         for f in self.workdir.glob("*.yaml"):
             f.unlink()
         for path in (Path(p) for w in self.plan.workloads for p in list(w.empty_dirs) + list(w.secret_dirs)):
@@ -257,8 +269,10 @@ class Cluster:
             # Also volumes nobody told us about (an init container's, say); compose's (tests/production) are labelled.
             "new volumes": sorted(v for v in volumes - (self.volumes_before or volumes) if not self.compose_volume(v)),
             "labelled volumes": self.podman.names("volume", "ls", "--filter", f"label={TEST_LABEL}", "--format", "{{.Name}}"),
-            "secrets": sorted(set(self.plan.secrets) & set(self.podman.names("secret", "ls", "--format", "{{.Name}}"))),
-            "networks": [n for n in self.podman.names("network", "ls", "--format", "{{.Name}}") if n == self.network],
+            "secrets": sorted(n for n in self.podman.names("secret", "ls", "--format", "{{.Name}}")
+                              if n.rsplit("-", 1)[0] in {name.rsplit("-", 1)[0] for name in self.plan.secrets}),
+            "networks": [n for n in self.podman.names("network", "ls", "--format", "{{.Name}}")
+                         if n.startswith(NETWORK_PREFIX)],
             "host directories": sorted(p for w in self.plan.workloads for p in list(w.empty_dirs) + list(w.secret_dirs)
                                        if os.path.exists(p)),
         }
