@@ -101,7 +101,7 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
                 CapDrop = ["ALL"],
                 // Short syntax with options (docker-compose 1.29 and the compose spec take it): a size, and a mode
                 // because a fresh tmpfs is root's under podman and the service is not root.
-                Tmpfs = [.. workload.WritablePaths.Select(p => $"{p.Path}:size={p.Size.ToLowerInvariant()},mode={p.Mode}")],
+                Tmpfs = [.. workload.WritablePaths.Where(p => p.ImageDirectory is null).Select(p => $"{p.Path}:size={p.Size.ToLowerInvariant()},mode={p.Mode}")],
                 Restart = workload.Restart,
                 Deploy = new ComposeDeploy
                 {
@@ -249,6 +249,14 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
             {
                 _usedVolumes.Add(volume.Name);
                 mounts.Add($"{volume.Name}:{volume.Target}{(volume.ReadOnly ? ":ro" : "")}");
+            }
+            // A directory the image makes for its user (PostgreSQL's socket directory): a volume of its own, filled from
+            // the image with its owner and mode (a tmpfs there would be root's under Podman).
+            foreach (var path in workload.WritablePaths.Where(p => p.ImageDirectory is not null))
+            {
+                var name = $"{workload.Name}-run";
+                _usedVolumes.Add(name);
+                mounts.Add($"{name}:{path.ImageDirectory}");
             }
             foreach (var mount in workload.BindMounts)
             {

@@ -159,7 +159,8 @@ public sealed partial class DeploymentPlan
         {
             if (!writable.Any(w => w.Path == path))
             {
-                writable.Add(new WritablePath(path, tmpfsSize, known?.PathModes.GetValueOrDefault(path) ?? DefaultTmpfsMode));
+                writable.Add(new WritablePath(path, tmpfsSize, known?.PathModes.GetValueOrDefault(path) ?? DefaultTmpfsMode,
+                    known?.ImageDirectories.GetValueOrDefault(path)));
             }
         }
 

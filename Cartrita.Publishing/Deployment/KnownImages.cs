@@ -17,6 +17,15 @@ public sealed record KnownImage(
     /// <summary>Modes of writable paths that are not the default 1777.</summary>
     public IReadOnlyDictionary<string, string> PathModes { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Writable paths that the image makes for its user, with their real path in the image (Debian's <c>/var/run</c> is
+    /// a link to <c>/run</c>). Under Podman a tmpfs there is root's (mode 1755) whatever its <c>mode=</c> says, and a
+    /// mount at <c>/var/run/…</c> is resolved through the host's link; a new volume at the real path is filled from the
+    /// image, its owner and mode included, on Docker and Podman alike. Kubernetes gives an emptyDir (0777) as for any
+    /// writable path.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> ImageDirectories { get; init; } = new Dictionary<string, string>();
+
     /// <summary>The image's STOPSIGNAL, when not SIGTERM.</summary>
     public string? StopSignal { get; init; }
 
@@ -39,6 +48,7 @@ public sealed record KnownImage(
         // As the official image makes the socket directory (setgid, sticky, writable by all): owned by root on a fresh
         // tmpfs (podman), the postgres user must still be able to create its lock file and socket there.
         PathModes = new Dictionary<string, string> { ["/var/run/postgresql"] = "3777" },
+        ImageDirectories = new Dictionary<string, string> { ["/var/run/postgresql"] = "/run/postgresql" },
         // The image's STOPSIGNAL: SIGINT is PostgreSQL's fast shutdown (SIGTERM's smart shutdown waits for every client).
         StopSignal = "SIGINT",
         // Kubernetes sends SIGTERM; stop fast first (pg_ctl finds the server through PGDATA).

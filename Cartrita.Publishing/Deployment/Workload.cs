@@ -72,7 +72,11 @@ public sealed record WorkloadHealth(
 /// <param name="Path">The path in the container.</param>
 /// <param name="Size">The most it may hold, in Compose units (<c>64M</c>).</param>
 /// <param name="Mode">Its permissions, octal (<c>1777</c>): a fresh tmpfs is root's, and the workload is not root.</param>
-public sealed record WritablePath(string Path, string Size, string Mode);
+/// <param name="ImageDirectory">
+/// Set when the image itself makes this directory for its user (PostgreSQL's socket directory): the directory's real
+/// path in the image. Compose then mounts a volume there instead of a tmpfs (see <see cref="KnownImage.ImageDirectories"/>).
+/// </param>
+public sealed record WritablePath(string Path, string Size, string Mode, string? ImageDirectory = null);
 
 /// <summary>CPU and memory for a workload, in Compose units (memory <c>512M</c>, CPUs <c>0.5</c>).</summary>
 public sealed record WorkloadResources(string LimitMemory, string LimitCpus, string ReservedMemory, string ReservedCpus);
