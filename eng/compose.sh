@@ -24,12 +24,12 @@ usage() { sed -n '3,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 FILE=${COMPOSE_FILE:-$ROOT/deploy/compose/docker-compose.prod.yml}
 PROJECT=${COMPOSE_PROJECT_NAME:-}
-GLOBAL=()
+GLOBAL=() PROFILES=${COMPOSE_PROFILES:-}
 while (($#)); do
   case $1 in
     -p|--project-name) PROJECT=${2:?}; shift 2 ;;
     -f|--file) FILE=${2:?}; shift 2 ;;
-    --profile) GLOBAL+=(--profile "${2:?}"); shift 2 ;;
+    --profile) GLOBAL+=(--profile "${2:?}"); PROFILES+=",$2"; shift 2 ;;
     -h|--help|help) usage; exit 0 ;;
     *) break ;;
   esac
@@ -63,9 +63,10 @@ need_engine() {
 plan() {
   local resolved
   resolved=$(dc config) || die "docker-compose cannot read $FILE (see above); publish again: ./cartrita publish compose"
-  RESOLVED=$resolved "$PYTHON" - "$FILE" <<'PY'
+  RESOLVED=$resolved ACTIVE=$PROFILES "$PYTHON" - "$FILE" <<'PY'
 import os, re, sys, yaml
 resolved = yaml.safe_load(os.environ["RESOLVED"])
+active = set(filter(None, os.environ["ACTIVE"].split(",")))
 raw = yaml.safe_load(open(sys.argv[1]))
 def variable(service, target):
     for port in (raw["services"].get(service, {}).get("ports") or []):
@@ -74,6 +75,8 @@ def variable(service, target):
             return m.group(1)
     return "-"
 for name, svc in resolved["services"].items():
+    if svc.get("profiles") and not active & set(svc["profiles"]):
+        continue  # `config` lists every service; `up` starts only these
     ports = []
     for port in svc.get("ports") or []:
         if isinstance(port, dict):

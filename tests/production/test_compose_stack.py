@@ -69,6 +69,9 @@ def test_hardening_holds_at_run_time(stack):
             problems.append(f"{service}: CapDrop is {host.get('CapDrop')}, not ALL")
         if not any(re.fullmatch(r"no-new-privileges(:true)?", o) for o in host.get("SecurityOpt") or []):
             problems.append(f"{service}: no no-new-privileges in {host.get('SecurityOpt')}")
+        # Compose 1.29 applies deploy.resources.limits without --compatibility; a lost limit is a silent regression.
+        if not host.get("Memory") or not (host.get("NanoCpus") or host.get("CpuQuota")):
+            problems.append(f"{service}: no memory/CPU limit (Memory={host.get('Memory')}, NanoCpus={host.get('NanoCpus')})")
         bindings = [b for spec in (host.get("PortBindings") or {}).values() for b in spec or []]
         if bindings and service not in PUBLISHING:
             problems.append(f"{service}: publishes ports {bindings}")
