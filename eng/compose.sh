@@ -132,9 +132,9 @@ preflight() {
   return $problems
 }
 
-# "state health exit restarts" of one container.
+# "state health exit restarts" of one container. Podman reports an empty Health for containers without a check.
 state() {
-  engine inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}} {{.RestartCount}}' "$1"
+  engine inspect --format '{{.State.Status}} {{with .State.Health}}{{with .Status}}{{.}}{{else}}none{{end}}{{else}}none{{end}} {{.State.ExitCode}} {{.RestartCount}}' "$1"
 }
 
 # Why a service failed, in one line, when its log says something we know how to fix.

@@ -19,6 +19,9 @@ ONE_SHOT = {"migrations"}
 PUBLISHING = {"ai-orchestrator", "frontend"}
 UP_TIMEOUT = 240  # seconds, the wrapper's bound; a cold up is about a minute here (healthcheck intervals)
 STOP_LIMIT = 10.0
+# Podman reports `cap_drop: [ALL]` as the list of its default capabilities, each dropped.
+PODMAN_DEFAULT_CAPS = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+                       "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
 
 
 def up(stack, figure: str) -> None:
@@ -65,13 +68,20 @@ def test_hardening_holds_at_run_time(stack):
             problems.append(f"{service}: root filesystem is writable")
         if host.get("CapAdd"):
             problems.append(f"{service}: capabilities added: {host['CapAdd']}")
-        if "ALL" not in [c.upper() for c in host.get("CapDrop") or []]:
+        dropped = {c.upper().removeprefix("CAP_") for c in host.get("CapDrop") or []}
+        if "ALL" not in dropped and not PODMAN_DEFAULT_CAPS <= dropped:
             problems.append(f"{service}: CapDrop is {host.get('CapDrop')}, not ALL")
         if not any(re.fullmatch(r"no-new-privileges(:true)?", o) for o in host.get("SecurityOpt") or []):
             problems.append(f"{service}: no no-new-privileges in {host.get('SecurityOpt')}")
         # Compose 1.29 applies deploy.resources.limits without --compatibility; a lost limit is a silent regression.
         if not host.get("Memory") or not (host.get("NanoCpus") or host.get("CpuQuota")):
             problems.append(f"{service}: no memory/CPU limit (Memory={host.get('Memory')}, NanoCpus={host.get('NanoCpus')})")
+        if info["State"]["Status"] == "running":
+            # What the kernel enforces on PID 1, whatever the engine reports.
+            status = dict(line.split(":\t", 1) for line in
+                          stack.engine.cli("exec", cid, "cat", "/proc/1/status").stdout.splitlines() if ":\t" in line)
+            if int(status.get("CapEff", "1"), 16) != 0 or status.get("NoNewPrivs", "0").strip() != "1":
+                problems.append(f"{service}: PID 1 has CapEff {status.get('CapEff')}, NoNewPrivs {status.get('NoNewPrivs')}")
         bindings = [b for spec in (host.get("PortBindings") or {}).values() for b in spec or []]
         if bindings and service not in PUBLISHING:
             problems.append(f"{service}: publishes ports {bindings}")
