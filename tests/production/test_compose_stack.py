@@ -1,7 +1,8 @@
 """The published Compose stack, up for real on each engine, checked only through 127.0.0.1 ports and the engine.
 
-The tests run in file order on one stack per engine: up → hardening → health → chat/memory → stop → down/up keeps the
-data → backup restores → an old volume with another password is refused (and kept) → teardown leaves nothing.
+The tests run in file order on one stack per engine: up → hardening → health → chat/memory → stop → down, then an up
+with another postgres password is refused (volume kept) → down/up with the right one keeps the data → backup restores →
+teardown leaves nothing.
 """
 
 from __future__ import annotations
@@ -152,7 +153,25 @@ def test_stop_is_quick_and_clean(stack, data):
     assert elapsed < STOP_LIMIT, f"stop took {elapsed} s (limit {STOP_LIMIT} s); exit codes {exits}"
 
 
+def test_old_volume_with_another_password_is_refused_and_kept(stack, converter):
+    stack.wrapper("down", timeout=120)
+    ps.publish(converter, stack.directory, dict(stack.values, POSTGRES_PASSWORD="another-" + uuid.uuid4().hex))
+    try:
+        started = time.monotonic()
+        failed = stack.wrapper("up", "--timeout", str(UP_TIMEOUT), timeout=UP_TIMEOUT + 60, check=False)
+        assert failed.returncode != 0, failed.stdout
+        assert time.monotonic() - started < 120, "a refused password should fail fast, not wait for the timeout"
+        volume = f"{stack.project}_cartrita-postgres-data"
+        lines = [line for line in failed.stderr.splitlines() if "postgres-password" in line and volume in line]
+        assert lines, f"no one-line fix naming secrets/postgres-password and {volume}:\n{failed.stderr}"
+        stack.engine.cli("volume", "inspect", volume)
+    finally:
+        stack.wrapper("down", timeout=120, check=False)
+        ps.publish(converter, stack.directory, stack.values)
+
+
 def test_down_then_up_keeps_the_data(stack, data):
+    # The previous test took the stack down (and tried the volume with a wrong password): the data must all be back.
     stack.wrapper("down", timeout=120)
     assert not stack.containers(), "down left containers"
     up(stack, "up_warm_seconds")
@@ -189,25 +208,6 @@ def test_backup_writes_a_dump_that_restores(stack):
     assert live == restored, f"restored database differs: live {live}, restored {restored}"
     counts = live.split("|")[:3]
     assert all(int(c) > 0 for c in counts), f"conversations/messages/memories: {counts}"
-
-
-def test_old_volume_with_another_password_is_refused_and_kept(stack, converter, data):
-    stack.wrapper("down", timeout=120)
-    ps.publish(converter, stack.directory, dict(stack.values, POSTGRES_PASSWORD="another-" + uuid.uuid4().hex))
-    try:
-        started = time.monotonic()
-        failed = stack.wrapper("up", "--timeout", str(UP_TIMEOUT), timeout=UP_TIMEOUT + 60, check=False)
-        assert failed.returncode != 0, failed.stdout
-        assert time.monotonic() - started < 120, "a refused password should fail fast, not wait for the timeout"
-        volume = f"{stack.project}_cartrita-postgres-data"
-        lines = [line for line in failed.stderr.splitlines() if "postgres-password" in line and volume in line]
-        assert lines, f"no one-line fix naming secrets/postgres-password and {volume}:\n{failed.stderr}"
-        stack.engine.cli("volume", "inspect", volume)
-    finally:
-        stack.wrapper("down", timeout=120, check=False)
-        ps.publish(converter, stack.directory, stack.values)
-    up(stack, "up_after_refusal_seconds")
-    assert_conversation_kept(stack, data)
 
 
 def test_teardown_leaves_nothing(stack):
