@@ -174,6 +174,21 @@ duration_seconds() {
   printf '%s' $((total > 0 ? total : 1))
 }
 
+# dockerd sets the FORWARD policy to DROP, and bridged traffic goes through iptables here (bridge-nf-call-iptables), but
+# netavark adds no forward rule for an `internal: true` network: with Docker running, podman containers on such a
+# network cannot reach each other (migrations -> postgres times out). Let traffic through within one podman bridge only
+# (in and out the same bridge); networks stay isolated from each other and from the outside.
+PODMAN_FORWARD=(FORWARD -i podman+ -m physdev --physdev-is-bridged -j ACCEPT)
+allow_podman_bridges() {
+  command -v iptables >/dev/null || return 0
+  iptables -C "${PODMAN_FORWARD[@]}" 2>/dev/null || iptables -I "${PODMAN_FORWARD[@]}" ||
+    die "could not add the iptables rule podman's internal networks need: iptables -I ${PODMAN_FORWARD[*]}"
+}
+forbid_podman_bridges() {
+  command -v iptables >/dev/null || return 0
+  while iptables -C "${PODMAN_FORWARD[@]}" 2>/dev/null; do iptables -D "${PODMAN_FORWARD[@]}"; done
+}
+
 start_podman() {
   need_installed podman runc
   # netavark lives in podman's helper directory, not on PATH.
@@ -187,6 +202,7 @@ start_podman() {
   pid=$!
   printf '%s\n' "$pid" >"$(pidfile podman)"
   wait_answer podman "$pid"
+  allow_podman_bridges
   if ! our_pid "$HEALTH_PID" "$SELF-health" >/dev/null; then
     # exec -a: a recognisable command line, checked by our_pid before stop signals it.
     setsid bash -c 'exec -a "$0" bash "$1" __health' "$SELF-health" "${BASH_SOURCE[0]}" \
@@ -200,7 +216,7 @@ cmd_start() {
   need_root start "$engine"
   prepare_dirs
   if answers "$engine"; then
-    [[ $engine == podman ]] && write_podman_conf
+    if [[ $engine == podman ]]; then write_podman_conf; allow_podman_bridges; fi
     print_env "$engine"; return 0
   fi
   local t0=$SECONDS
@@ -229,6 +245,7 @@ cmd_stop() {
   if pid=$(our_pid "$(pidfile "$engine")" "$(sock "$engine")"); then
     stop_pid "$engine" "$pid"; stopped=1
     rm -f "$(pidfile "$engine")" "$(sock "$engine")"
+    [[ $engine != podman ]] || forbid_podman_bridges
   fi
   if (( stopped )); then
     printf 'engine.sh: %s stopped\n' "$engine" >&2
