@@ -101,6 +101,8 @@ def rows_from(results: Dict[str, object]) -> List[Row]:
     elif pub is not None:
         out.append(row("Publish manifest + compose + k8s", "-", _error(pub), "<= 5 s", False))
 
+    out.extend(_image_rows(results.get("images")))
+
     if isinstance(start, dict) and "memory_layer_median_mib" in start:
         m = start["memory_layer_median_mib"]
         pss = start.get("memory_layer_pss_median_mib")
@@ -111,6 +113,36 @@ def rows_from(results: Dict[str, object]) -> List[Row]:
                            f"{pss:,.0f} MiB (sum of RSS {m:,.0f} MiB)", "<= 600 MB", pss * 1.048576 <= 600))
         else:
             out.append(row("Memory: AppHost + DCP + dashboard RSS, stack up", "-", f"{m:,.0f} MiB", "<= 600 MB", m * 1.048576 <= 600))
+    return out
+
+
+def _image_rows(images: object) -> List[Row]:
+    """Issue 14: each image's build (cold, cached) and size beside the seed's Dockerfile; the published stack's times."""
+    if images is None:
+        return []
+    if not isinstance(images, dict) or "error" in images:
+        return [row("Images", "-", _error(images), "reported", False)]
+    if not images.get("available"):
+        return [row("Images", "-", f"n/a ({images.get('reason')})", "reported", None)]
+    out: List[Row] = []
+    for service, measured in images["images"].items():
+        now, seed = measured.get("current", {}), measured.get("seed")
+        if "error" in now:
+            out.append(row(f"Image {service}", "-", _error(now), "builds", False))
+            continue
+        reference = "-"
+        if seed and "error" not in seed:
+            reference = f"seed {seed['commit']}: {seed['cold_s']:.0f} s cold, {seed['size_mb']:.0f} MB"
+        out.append(row(f"Image {service}: build cold / cached, size", reference,
+                       f"{now['cold_s']:.0f} s / {now['cached_s']:.1f} s, {now['size_mb']:.0f} MB", "reported", None))
+    for engine, figures in sorted(images.get("stack", {}).items()):
+        if "up_cold_seconds" in figures:
+            out.append(row(f"Compose `up` to all healthy ({engine})", "-",
+                           f"{figures['up_cold_seconds']:.0f} s (again after down: {figures.get('up_warm_seconds', 0):.0f} s)",
+                           "reported", None))
+        if "stop_seconds" in figures:
+            out.append(row(f"Compose `stop` ({engine})", "-", f"{figures['stop_seconds']:.1f} s", "< 10 s, no SIGKILL",
+                           figures["stop_seconds"] < 10 and 137 not in figures.get("stop_exit_codes", {}).values()))
     return out
 
 
