@@ -73,7 +73,10 @@ def test_batch_insert_and_search_nearest_first(api, postgres, sentinels):
 
     r = api.post("/api/memory/search", json={"query": f"pelican{n} nesting estuary"})
     results = r.json()["results"]
-    assert results[0]["id"] == ids[4] and results[1]["id"] == ids[0]
+    # The memory sharing two of the query's words comes first; the one sharing one word is among the five, but not
+    # necessarily second: the session's table holds other tests' memories, and a short one whose hashed words collide
+    # with "nesting" or "estuary" can be as near (seen in a CI run).
+    assert results[0]["id"] == ids[4] and ids[0] in [x["id"] for x in results]
     assert len(results) == 5  # default k
 
     # a single item
