@@ -11,8 +11,11 @@ namespace Cartrita.Publishing.Deployment;
 /// secret files are exactly the secret parameters, and no value is in a Compose or Kubernetes file or in
 /// <c>docker inspect</c>.
 /// </summary>
-public static class SecretShim
+public static partial class SecretShim
 {
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial System.Text.RegularExpressions.Regex ShellName();
+
     /// <summary>Where the secret files are mounted.</summary>
     public const string Directory = "/run/secrets";
 
@@ -71,7 +74,12 @@ public static class SecretShim
         }
 
         var reads = files.Select((file, i) => $"p{i}=$(cat {Directory}/{file})");
-        var script = $"set -e; {string.Join("; ", reads)}; {(encoderUsed ? UriEncoder + "; " : "")}exec env {string.Join(' ', assignments)} \"$@\"";
+        // `export`, then exec: the values stay in the environment. `exec env NAME=value …` would hold every one of them
+        // in env's arguments (ps, /proc/*/cmdline) until it execs. env only for names sh cannot export.
+        var set = variables.All(v => ShellName().IsMatch(v.Name))
+            ? $"export {string.Join(' ', assignments)}; exec \"$@\""
+            : $"exec env {string.Join(' ', assignments)} \"$@\"";
+        var script = $"set -e; {string.Join("; ", reads)}; {(encoderUsed ? UriEncoder + "; " : "")}{set}";
         return (script, files);
     }
 

@@ -178,7 +178,10 @@ public sealed class ComposeTests(PublishedCartrita published)
             Assert.Contains($"\"{variable}=", shim[2]);
             Assert.False(orchestrator.Map("environment").Has(variable), $"{variable} is in the environment");
         }
-        Assert.Contains("exec env", shim[2]);
+        // Exported, then exec'd: no value is ever in a process's arguments (`exec env NAME=value` would put them there).
+        Assert.Contains("; export \"", shim[2]);
+        Assert.EndsWith("; exec \"$$@\"", shim[2]); // $$: Compose interpolation
+        Assert.DoesNotContain("exec env", shim[2]);
         Assert.Equal(["python3", "-m", "uvicorn", "cartrita.orchestrator.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-server-header"],
             orchestrator.Strings("command"));
         Assert.Contains("jwt-secret", orchestrator.Strings("secrets"));
