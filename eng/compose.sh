@@ -44,8 +44,8 @@ if [[ -z $PROJECT ]]; then
 fi
 GLOBAL=(-p "$PROJECT" -f "$FILE" "${GLOBAL[@]}")
 
-if [[ -z ${DOCKER_HOST:-} && -S /run/cartrita/docker.sock && ! -S /var/run/docker.sock ]]; then
-  export DOCKER_HOST=unix:///run/cartrita/docker.sock
+if [[ -z ${DOCKER_HOST:-} && -S ${CARTRITA_ENGINE_RUN:-/run/cartrita}/docker.sock && ! -S /var/run/docker.sock ]]; then
+  export DOCKER_HOST=unix://${CARTRITA_ENGINE_RUN:-/run/cartrita}/docker.sock
 fi
 
 dc() { docker-compose "${GLOBAL[@]}" "$@"; }

@@ -31,7 +31,7 @@ public static partial class CartritaContainerExtensions
 
     /// <summary>Fails with the fix when <c>Cartrita:Containers:VolumePrefix</c> cannot start a Docker/Podman volume name.</summary>
     /// <param name="options">The options as configured.</param>
-    public static void ValidateContainerOptions(CartritaOptions options)
+    internal static void ValidateContainerOptions(CartritaOptions options)
     {
         if (options.Containers.VolumePrefix is { Length: > 0 } prefix && !VolumeNamePrefix().IsMatch(prefix))
         {

@@ -101,7 +101,16 @@ EOF
   mv -f "$conf.new" "$conf" && mv -f "$storage.new" "$storage"
 }
 
+# A Docker Engine of the system's own (systemd's, Docker Desktop's) on the default socket, when ours is not running:
+# a second dockerd beside it would fight over the docker0 bridge and the iptables chains, so we use that one.
+SYSTEM_DOCKER=/var/run/docker.sock
+system_docker() {
+  [[ $1 == docker && -S $SYSTEM_DOCKER ]] && ! answers docker &&
+    curl -fsS --max-time 2 --unix-socket "$SYSTEM_DOCKER" http://engine/_ping >/dev/null 2>&1
+}
+
 print_env() {
+  if system_docker "$1"; then printf 'export DOCKER_HOST=%q\n' "unix://$SYSTEM_DOCKER"; return 0; fi
   printf 'export DOCKER_HOST=%q\n' "unix://$(sock "$1")"
   if [[ $1 == podman ]]; then
     printf 'export CONTAINERS_CONF=%q\n' "$PODMAN_DIR/containers.conf"
@@ -217,6 +226,11 @@ cmd_start() {
   prepare_dirs
   if answers "$engine"; then
     if [[ $engine == podman ]]; then write_podman_conf; allow_podman_bridges; fi
+    print_env "$engine"; return 0
+  fi
+  if system_docker "$engine"; then
+    printf 'engine.sh: using the Docker Engine that answers on %s (a second dockerd would fight over docker0 and iptables)\n' \
+      "$SYSTEM_DOCKER" >&2
     print_env "$engine"; return 0
   fi
   local t0=$SECONDS

@@ -104,7 +104,7 @@ public sealed class ContainersModeTests(ITestOutputHelper output)
             // The volume outlives the run, with the key in it: read it with a throw-away server on the same volume.
             var kept = await DockerEngine.OutputAsync("run", "--rm", "-v", $"{RedisVolume}:/data", "--entrypoint", "sh",
                 $"redis:{CartritaInfrastructureExtensions.RedisImageTag}", "-c",
-                "redis-server --dir /data --daemonize yes >/dev/null && sleep 1 && redis-cli GET containers-mode-test");
+                "redis-server --dir /data --daemonize yes >/dev/null && i=0; until redis-cli ping 2>/dev/null | grep -q PONG; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done; redis-cli GET containers-mode-test");
             Assert.Equal(marker, kept);
         }
         finally
@@ -186,7 +186,7 @@ public sealed class ContainersModeTests(ITestOutputHelper output)
 
     /// <summary>redis-cli in the container, authenticated from the container's own REDIS_PASSWORD (never on a command line).</summary>
     private static Task<string> RedisCliAsync(string container, params string[] command) =>
-        DockerEngine.OutputAsync("exec", container, "sh", "-c", $"redis-cli -a \"$REDIS_PASSWORD\" --no-auth-warning {string.Join(' ', command)}");
+        DockerEngine.OutputAsync("exec", container, "sh", "-c", $"REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli {string.Join(' ', command)}");
 }
 
 /// <summary>Containers-mode stacks run alone: on two cores another stack beside them only slows both into timeouts.</summary>
