@@ -27,35 +27,18 @@ internal static class DockerEngine
     /// <summary>Runs <c>docker</c> with <paramref name="arguments"/>; returns the exit code and stdout + stderr.</summary>
     public static async Task<(int ExitCode, string Output)> RunAsync(params string[] arguments)
     {
-        var start = new ProcessStartInfo("docker") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        Process process;
         try
         {
-            process = Process.Start(start)!;
+            return await ChildProcess.RunAsync("docker", arguments, TimeSpan.FromSeconds(60));
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
             return (127, $"docker CLI not found ({ex.Message}); install it: eng/install.sh containers");
         }
-        using (process)
+        catch (TimeoutException ex)
         {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                return (124, $"docker {string.Join(' ', arguments)} did not finish within 60 s");
-            }
-            return (process.ExitCode, await stdout + await stderr);
+            // A result, not a throw: the clean-up paths call this too and must go on.
+            return (124, ex.Message);
         }
     }
 

@@ -207,24 +207,8 @@ public sealed class OperationsTests(StackFixture stack)
         }
     }
 
-    private static async Task<(int ExitCode, string Output)> RunAsync(string program, string[] arguments, params (string Name, string Value)[] environment)
-    {
-        var startInfo = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryRoot };
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-        foreach (var (name, value) in environment)
-        {
-            startInfo.Environment[name] = value;
-        }
-        using var process = Process.Start(startInfo)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output + await errors);
-    }
+    private static Task<(int ExitCode, string Output)> RunAsync(string program, string[] arguments, params (string Name, string Value)[] environment) =>
+        ChildProcess.RunAsync(program, arguments, TimeSpan.FromSeconds(60), environment.Select(e => KeyValuePair.Create(e.Name, e.Value)), RepositoryRoot);
 
     private static string FindRepositoryRoot()
     {
