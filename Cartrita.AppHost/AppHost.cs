@@ -1,10 +1,14 @@
 using Cartrita.AppHost.Infrastructure;
+using Cartrita.AppHost.Terminal;
 
+Refusals.PrintWithoutStackTrace();
 var builder = DistributedApplication.CreateBuilder(args);
 var options = builder.GetCartritaOptions();
 
 builder.EnsurePrerequisites(options)
-       .EnsurePortsAreFree();
+       .EnsurePortsAreFree()
+       .EnsureContainerImages(options)
+       .ReportStartupInTerminal(options);
 
 // Parameters (set as Parameters__<name>; secrets are generated when unset)
 var postgresUser = builder.AddParameter("postgres-user", "robbie");

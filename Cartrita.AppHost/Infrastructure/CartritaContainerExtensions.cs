@@ -29,6 +29,15 @@ public static partial class CartritaContainerExtensions
             : VolumeNameGenerator.Generate(builder, "data");
     }
 
+    /// <summary>Pulls the image from <c>Cartrita:Containers:Registry</c> (a mirror) when one is configured.</summary>
+    /// <typeparam name="T">The container resource type.</typeparam>
+    /// <param name="builder">A container resource.</param>
+    /// <param name="options">The resolved options.</param>
+    /// <returns>The builder.</returns>
+    public static IResourceBuilder<T> WithCartritaRegistry<T>(this IResourceBuilder<T> builder, CartritaOptions options)
+        where T : ContainerResource =>
+        options.Containers.Registry is { Length: > 0 } registry ? builder.WithImageRegistry(registry) : builder;
+
     /// <summary>Fails with the fix when <c>Cartrita:Containers:VolumePrefix</c> cannot start a Docker/Podman volume name.</summary>
     /// <param name="options">The options as configured.</param>
     internal static void ValidateContainerOptions(CartritaOptions options)

@@ -49,6 +49,7 @@ public static class CartritaInfrastructureExtensions
             (InfrastructureMode.Processes, _) or (InfrastructureMode.Auto, null) => InfrastructureMode.Processes,
             _ => InfrastructureMode.Containers,
         };
+        options.ContainerRuntime = options.Infrastructure == InfrastructureMode.Containers ? runtime : null;
         return options;
     }
 
@@ -75,7 +76,8 @@ public static class CartritaInfrastructureExtensions
         if (options.Infrastructure == InfrastructureMode.Containers)
         {
             var server = builder.AddPostgres(name, userName, password, port)
-                .WithImage(PostgresImage, PostgresImageTag);
+                .WithImage(PostgresImage, PostgresImageTag)
+                .WithCartritaRegistry(options);
             return server.WithDataVolume(server.CartritaDataVolumeName(options, "cartrita-postgres-data"))
                 .AddDatabase(databaseName);
         }
@@ -101,6 +103,7 @@ public static class CartritaInfrastructureExtensions
         {
             var server = builder.AddRedis(name, port, password)
                 .WithImageTag(RedisImageTag)
+                .WithCartritaRegistry(options)
                 .WithRedisServerAsPid1();
             return server.WithDataVolume(server.CartritaDataVolumeName(options, "cartrita-redis-data"));
         }

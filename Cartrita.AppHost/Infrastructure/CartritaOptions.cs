@@ -21,6 +21,12 @@ public sealed class CartritaOptions
 
     public ContainerOptions Containers { get; set; } = new();
 
+    /// <summary>How long the stack may take to start, and what happens when it cannot.</summary>
+    public Cartrita.AppHost.Terminal.StartupOptions Startup { get; set; } = new();
+
+    /// <summary>docker or podman once containers mode is settled (not configuration).</summary>
+    internal string? ContainerRuntime { get; set; }
+
     /// <summary>pg_dump backups: folder (relative to the repository root) and how many to keep.</summary>
     public Cartrita.Operations.Backups.BackupOptions Backups { get; set; } = new();
 
@@ -63,6 +69,12 @@ public sealed class CartritaOptions
         /// test run beside `./cartrita up`, never share a database initialized with another password.
         /// </summary>
         public string? VolumePrefix { get; set; }
+
+        /// <summary>
+        /// The registry the PostgreSQL and Redis images come from (a mirror, for example <c>registry.example.com</c>);
+        /// unset: the images' own (Docker Hub), or what the engine already holds.
+        /// </summary>
+        public string? Registry { get; set; }
     }
 
     /// <summary>Where the local servers' programs are; override for a non-Debian layout.</summary>
