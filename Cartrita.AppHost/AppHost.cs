@@ -77,4 +77,4 @@ builder.AddNextJsApp("frontend", "../frontend", options.Frontend.Mode)
     .WaitForStart(orchestrator) // boots beside the orchestrator; its /api/health turns healthy once the orchestrator answers
     .PublishAsDockerfileBuild("../frontend/Dockerfile", containerPort: 3000);
 
-builder.Build().Run();
+builder.Build().RunAndWaitForCleanup();

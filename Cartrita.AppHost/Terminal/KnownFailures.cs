@@ -74,11 +74,11 @@ internal static partial class KnownFailures
         if (texts.LastOrDefault(text => OwnFix().IsMatch(text)) is { } withFix)
         {
             var parts = OwnFix().Split(withFix, 2);
-            return new(parts[0].Trim(), parts[1].Trim());
+            return new(FirstLine(parts[0]), parts[1].Trim());
         }
         var lastError = tail.LastOrDefault(line => line.IsErrorMessage || ErrorWords().IsMatch(line.Content)).Content
             ?? healthTexts.FirstOrDefault();
-        return new(string.IsNullOrWhiteSpace(lastError) ? null : lastError.Trim(),
+        return new(string.IsNullOrWhiteSpace(lastError) ? null : FirstLine(lastError),
             timedOut
                 ? $"{fullLog}; if it is only slow, allow it more time: --Cartrita:Startup:TimeoutSeconds=600"
                 : fullLog);

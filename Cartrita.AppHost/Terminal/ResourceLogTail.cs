@@ -22,6 +22,11 @@ internal sealed partial class ResourceLogTail(ResourceLoggerService logs, int ca
                 return;
             }
         }
+        lock (_lines)
+        {
+            // A new stream replays its backlog first: a reader waiting for quiet must wait for that too.
+            _lastLineTicks = Environment.TickCount64;
+        }
         _ = FollowAsync(logName, stopping);
     }
 
@@ -61,13 +66,26 @@ internal sealed partial class ResourceLogTail(ResourceLoggerService logs, int ca
         {
             lines = [.. _lines];
         }
-        return lines
-            .Select((line, index) => (line, index, stamp: Timestamp().Match(line.Content)))
-            .OrderBy(entry => entry.stamp.Success ? entry.stamp.Value : "")
-            .ThenBy(entry => entry.index)
-            .Select(entry => entry.stamp.Success ? entry.line with { Content = entry.line.Content[entry.stamp.Length..] } : entry.line)
+        // A line without a timestamp (the AppHost's own words about the resource) keeps its place after the line before it.
+        var ordered = new List<(string Stamp, int Index, LogLine Line)>();
+        var previous = "";
+        for (var index = 0; index < lines.Length; index++)
+        {
+            var stamp = Timestamp().Match(lines[index].Content);
+            previous = stamp.Success ? stamp.Value : previous;
+            ordered.Add((previous, index, stamp.Success ? lines[index] with { Content = lines[index].Content[stamp.Length..] } : lines[index]));
+        }
+        // An exception logged for the resource is one entry of many lines: its message is what the user needs, not its
+        // stack frames.
+        return ordered.OrderBy(entry => entry.Stamp, StringComparer.Ordinal).ThenBy(entry => entry.Index)
+            .SelectMany(entry => entry.Line.Content.Split('\n').Select(content => entry.Line with { Content = content.TrimEnd('\r') }))
+            .Where(line => !StackFrame().IsMatch(line.Content))
+            .TakeLast(capacity)
             .ToList();
     }
+
+    [GeneratedRegex(@"^(\s+at |--- End of |\s*$)")]
+    private static partial Regex StackFrame();
 
     [GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z ")]
     private static partial Regex Timestamp();
