@@ -1,3 +1,4 @@
+using Cartrita.AppHost.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -7,53 +8,58 @@ namespace Aspire.Hosting;
 public static class ResourceLogFilesExtensions
 {
     /// <summary>
-    /// While the AppHost runs, appends each resource's console output (what the dashboard shows) to
-    /// <c>logs/&lt;resource&gt;.log</c> in <paramref name="dataDirectory"/>; the files are started afresh on each run.
-    /// Run mode only.
+    /// While the AppHost runs, appends each resource's console output (what the dashboard shows: the AppHost's words about
+    /// it and its process's or container's own output) to <c>logs/&lt;resource&gt;.log</c> in
+    /// <paramref name="dataDirectory"/>; the files are started afresh on each run. From the very start, so that a stack
+    /// that failed to start leaves its logs behind too. Run mode only.
     /// </summary>
     /// <param name="builder">The distributed application builder.</param>
     /// <param name="dataDirectory">The AppHost's data folder.</param>
     /// <returns>The builder.</returns>
     public static IDistributedApplicationBuilder WriteResourceLogs(this IDistributedApplicationBuilder builder, string dataDirectory)
     {
-        if (builder.ExecutionContext.IsRunMode)
+        if (!builder.ExecutionContext.IsRunMode)
         {
-            builder.Services.AddHostedService(services => new ResourceLogWriter(
-                services.GetRequiredService<DistributedApplicationModel>(),
-                services.GetRequiredService<ResourceLoggerService>(),
-                Path.Combine(dataDirectory, "logs")));
+            return builder;
         }
-        return builder;
-    }
-
-    private sealed class ResourceLogWriter(DistributedApplicationModel model, ResourceLoggerService logs, string directory) : BackgroundService
-    {
-        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        builder.Eventing.Subscribe<BeforeStartEvent>((@event, _) =>
         {
+            var directory = Path.Combine(dataDirectory, "logs");
             Directory.CreateDirectory(directory);
             foreach (var stale in Directory.EnumerateFiles(directory, "*.log"))
             {
                 File.Delete(stale);
             }
-            await Task.WhenAll(model.Resources.Select(resource => CopyAsync(resource.Name, stoppingToken)));
-        }
-
-        private async Task CopyAsync(string resourceName, CancellationToken stoppingToken)
-        {
-            try
-            {
-                await using var file = new StreamWriter(Path.Combine(directory, $"{resourceName}.log"), append: true) { AutoFlush = true };
-                await foreach (var batch in logs.WatchAsync(resourceName).WithCancellation(stoppingToken))
+            var lifetime = @event.Services.GetRequiredService<IHostApplicationLifetime>();
+            var files = new Dictionary<string, StreamWriter>();
+            new ResourceConsoles(@event.Model, @event.Services.GetRequiredService<ResourceNotificationService>(), @event.Services.GetRequiredService<ResourceLoggerService>())
+                .Start((resource, batch) =>
                 {
-                    foreach (var line in batch)
+                    lock (files)
                     {
-                        await file.WriteLineAsync($"{(line.IsErrorMessage ? "ERR" : "OUT")} {line.Content}");
+                        if (!files.TryGetValue(resource.Name, out var file))
+                        {
+                            files[resource.Name] = file = new StreamWriter(Path.Combine(directory, $"{resource.Name}.log"), append: true) { AutoFlush = true };
+                        }
+                        foreach (var line in batch)
+                        {
+                            file.WriteLine($"{(line.IsErrorMessage ? "ERR" : "OUT")} {line.Content}");
+                        }
                     }
-                }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                }, lifetime.ApplicationStopping);
+            lifetime.ApplicationStopped.Register(() =>
             {
-            }
-        }
+                lock (files)
+                {
+                    foreach (var file in files.Values)
+                    {
+                        file.Dispose();
+                    }
+                    files.Clear();
+                }
+            });
+            return Task.CompletedTask;
+        });
+        return builder;
     }
 }

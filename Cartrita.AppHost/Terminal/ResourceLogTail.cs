@@ -3,55 +3,24 @@ using System.Text.RegularExpressions;
 namespace Cartrita.AppHost.Terminal;
 
 /// <summary>The last lines of one resource's console (what the dashboard shows), kept while the AppHost runs.</summary>
-internal sealed partial class ResourceLogTail(ResourceLoggerService logs, int capacity)
+internal sealed partial class ResourceLogTail(int capacity)
 {
     private readonly Queue<LogLine> _lines = new();
-    private readonly HashSet<string> _followed = [];
     private long _lastLineTicks = Environment.TickCount64;
 
-    /// <summary>
-    /// Follows the log stream <paramref name="logName"/>, once: the resource's name (what the AppHost itself logs for
-    /// it) and each of its instances' ids (the process's or container's own console, as DCP streams it).
-    /// </summary>
-    public void Follow(string logName, CancellationToken stopping)
+    public void Add(IReadOnlyList<LogLine> batch)
     {
-        lock (_followed)
-        {
-            if (!_followed.Add(logName))
-            {
-                return;
-            }
-        }
         lock (_lines)
         {
-            // A new stream replays its backlog first: a reader waiting for quiet must wait for that too.
-            _lastLineTicks = Environment.TickCount64;
-        }
-        _ = FollowAsync(logName, stopping);
-    }
-
-    private async Task FollowAsync(string logName, CancellationToken stopping)
-    {
-        try
-        {
-            await foreach (var batch in logs.WatchAsync(logName).WithCancellation(stopping).ConfigureAwait(false))
+            foreach (var line in batch)
             {
-                lock (_lines)
+                _lines.Enqueue(line);
+                if (_lines.Count > capacity)
                 {
-                    foreach (var line in batch)
-                    {
-                        _lines.Enqueue(line);
-                        if (_lines.Count > capacity)
-                        {
-                            _lines.Dequeue();
-                        }
-                    }
-                    _lastLineTicks = Environment.TickCount64;
+                    _lines.Dequeue();
                 }
             }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
+            _lastLineTicks = Environment.TickCount64;
         }
     }
 
@@ -84,7 +53,8 @@ internal sealed partial class ResourceLogTail(ResourceLoggerService logs, int ca
             .ToList();
     }
 
-    [GeneratedRegex(@"^(\s+at |--- End of |\s*$)")]
+    // Stack frames, blank lines, and Aspire's line about certificate authorities that every resource gets.
+    [GeneratedRegex(@"^(\s+at |--- End of |\s*$|No custom certificate authorities to configure)")]
     private static partial Regex StackFrame();
 
     [GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z ")]
@@ -94,6 +64,15 @@ internal sealed partial class ResourceLogTail(ResourceLoggerService logs, int ca
     public async Task QuietAsync(TimeSpan quiet, TimeSpan limit, CancellationToken cancellationToken)
     {
         var deadline = Environment.TickCount64 + (long)limit.TotalMilliseconds;
+        // A stream that started only now replays its backlog first.
+        try
+        {
+            await Task.Delay(quiet, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
         while (Environment.TickCount64 < deadline)
         {
             long last;

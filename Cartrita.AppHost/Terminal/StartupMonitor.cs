@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Cartrita.AppHost.Infrastructure;
+using Cartrita.AppHost.Hosting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 
@@ -78,14 +78,11 @@ internal sealed class StartupMonitor(
             {
                 HasHealthChecks = resource.Annotations.OfType<HealthCheckAnnotation>().Any(),
             };
-            _tails[resource.Name] = new ResourceLogTail(logs, TailLines);
+            _tails[resource.Name] = new ResourceLogTail(TailLines);
         }
 
         var stopping = lifetime.ApplicationStopping;
-        foreach (var (name, tail) in _tails)
-        {
-            tail.Follow(name, stopping);
-        }
+        new ResourceConsoles(model, notifications, logs).Start((resource, batch) => _tails.GetValueOrDefault(resource.Name)?.Add(batch), stopping);
         _ = FollowStatesAsync(stopping);
         _ = WatchTimeoutsAsync(stopping);
     }
@@ -103,7 +100,6 @@ internal sealed class StartupMonitor(
                     {
                         continue;
                     }
-                    _tails[change.Resource.Name].Follow(change.ResourceId, stopping);
                     failure = Apply(tracked, change.Snapshot);
                 }
                 if (failure is not null)
