@@ -10,8 +10,16 @@ public static class Refusals
     /// <summary>Exit code of an AppHost that refused to start.</summary>
     public const int ExitCode = 2;
 
-    /// <summary>Installs the handler; call it first thing.</summary>
-    public static void PrintWithoutStackTrace() =>
+    /// <summary>
+    /// Installs the handler; call it first thing. Only in the AppHost's own process: under Aspire.Hosting.Testing the
+    /// AppHost's code runs inside the test host, whose exceptions are the tests' business.
+    /// </summary>
+    public static void PrintWithoutStackTrace()
+    {
+        if (!AppHostProcess.OwnsTheTerminal)
+        {
+            return;
+        }
         AppDomain.CurrentDomain.UnhandledException += (_, e) =>
         {
             if (e.ExceptionObject is Exception exception && Messages(exception) is { Count: > 0 } messages)
@@ -24,6 +32,7 @@ public static class Refusals
                 Environment.Exit(ExitCode);
             }
         };
+    }
 
     private static List<string> Messages(Exception exception) => exception switch
     {
@@ -32,4 +41,10 @@ public static class Refusals
             => [.. inner.SelectMany(m => m).Distinct()],
         _ => [],
     };
+}
+
+/// <summary>Whether this process is the AppHost itself (rather than a test host running the AppHost's code).</summary>
+internal static class AppHostProcess
+{
+    public static bool OwnsTheTerminal { get; } = System.Reflection.Assembly.GetEntryAssembly() == typeof(AppHostProcess).Assembly;
 }

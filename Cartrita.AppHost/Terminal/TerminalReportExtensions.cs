@@ -15,13 +15,14 @@ public static class TerminalReportExtensions
     /// resource is healthy or finished; a resource that fails while the stack starts is reported with the reason, its
     /// last log lines and the fix, and the AppHost stops with exit code 1 (unless
     /// <see cref="StartupOptions.KeepOpenOnFailure"/>). Subscribe after the preflight checks: a refusal prints alone.
+    /// Only in the AppHost's own process: a test host running the AppHost waits for its resources itself.
     /// </summary>
     /// <param name="builder">The distributed application builder.</param>
     /// <param name="options">The resolved options.</param>
     /// <returns>The builder.</returns>
     public static IDistributedApplicationBuilder ReportStartupInTerminal(this IDistributedApplicationBuilder builder, CartritaOptions options)
     {
-        if (!builder.ExecutionContext.IsRunMode)
+        if (!builder.ExecutionContext.IsRunMode || !AppHostProcess.OwnsTheTerminal)
         {
             return builder;
         }
