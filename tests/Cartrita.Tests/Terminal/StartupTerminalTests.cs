@@ -88,6 +88,73 @@ public sealed class StartupTerminalTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_resource_that_fails_to_start_is_named_with_the_launchers_reason()
+    {
+        var dataDirectory = TestStack.CreateDataDirectory();
+        try
+        {
+            // PostgreSQL's data folder cannot be created: a file is in its place.
+            await File.WriteAllTextAsync(Path.Combine(dataDirectory, "postgres"), "not a folder");
+            var ports = StackPorts.Pick();
+            await using var run = AppHostRun.Start(dataDirectory, ports, new Dictionary<string, string>());
+
+            await TerminalOutput.WaitForAsync(run, "cartrita: postgres failed", ReportedWithin);
+            var text = await TerminalOutput.WaitForExitAsync(run, TimeSpan.FromSeconds(60));
+            output.WriteLine(text);
+
+            Assert.Contains("cartrita: postgres failed: it failed to start", text);
+            Assert.Matches($"why: .*{System.Text.RegularExpressions.Regex.Escape(Path.Combine(dataDirectory, "postgres"))}", text);
+            Assert.Contains(Path.Combine(dataDirectory, "logs", "postgres.log"), text);
+            TerminalOutput.AssertNoStackTrace(text);
+            Assert.Equal(1, run.ExitCode);
+            TerminalOutput.AssertNothingLeft(dataDirectory, ports);
+            // The resource's console was written to its log file from the first line.
+            Assert.Contains("Failed to create resource postgres", await File.ReadAllTextAsync(Path.Combine(dataDirectory, "logs", "postgres.log")));
+        }
+        finally
+        {
+            TestStack.DeleteDataDirectory(dataDirectory);
+        }
+    }
+
+    [Fact]
+    public async Task A_resource_that_never_turns_healthy_is_reported_at_its_limit_with_its_health_check()
+    {
+        var dataDirectory = TestStack.CreateDataDirectory();
+        try
+        {
+            // A redis-server that runs but never answers: its health check fails until the limit.
+            var redis = Path.Combine(dataDirectory, "silent-redis-server");
+            await File.WriteAllTextAsync(redis, "#!/bin/sh\necho 'listening, honestly'\nexec sleep 600\n");
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(redis, (UnixFileMode)0b111_101_101);
+            }
+            var ports = StackPorts.Pick();
+            var clock = Stopwatch.StartNew();
+            await using var run = AppHostRun.Start(dataDirectory, ports, new Dictionary<string, string>(),
+                $"--Cartrita:Tools:RedisServer={redis}", "--Cartrita:Startup:TimeoutSeconds=8");
+
+            await TerminalOutput.WaitForAsync(run, "cartrita: redis failed", ReportedWithin);
+            var reportedAfter = clock.Elapsed;
+            var text = await TerminalOutput.WaitForExitAsync(run, TimeSpan.FromSeconds(60));
+            output.WriteLine($"reported after {reportedAfter.TotalSeconds:0.0}s\n{text}");
+
+            Assert.Contains("cartrita: redis failed: it is running but not healthy after 8 s (health check: ", text);
+            Assert.Contains("| listening, honestly", text);
+            Assert.Contains("--Cartrita:Startup:TimeoutSeconds=", text);
+            Assert.True(reportedAfter > TimeSpan.FromSeconds(8), $"reported after {reportedAfter}, before its limit");
+            Assert.Equal(1, run.ExitCode);
+            Assert.Empty(ProcessTable.Mentioning(redis));
+            TerminalOutput.AssertNothingLeft(dataDirectory, ports);
+        }
+        finally
+        {
+            TestStack.DeleteDataDirectory(dataDirectory);
+        }
+    }
+
+    [Fact]
     public async Task An_occupied_port_is_one_message_without_a_stack_trace_and_exit_2()
     {
         var dataDirectory = TestStack.CreateDataDirectory();
