@@ -14,10 +14,12 @@ internal static partial class KnownFailures
     /// </summary>
     public static string? FatalHealthReport(CustomResourceSnapshot? snapshot) =>
         snapshot?.HealthReports
-            .Select(report => report.ExceptionText ?? report.Description)
-            .FirstOrDefault(text => text is not null && PasswordRejected().IsMatch(text)) is { } fatal
-            ? FirstLine(fatal)
-            : null;
+            .Select(HealthText)
+            .FirstOrDefault(text => PasswordRejected().IsMatch(text));
+
+    /// <summary>What a health report says: its exception's message, else its description; empty when neither.</summary>
+    public static string HealthText(HealthReportSnapshot report) =>
+        FirstLine(new[] { report.ExceptionText, report.Description }.FirstOrDefault(text => !string.IsNullOrWhiteSpace(text)));
 
     /// <summary>The first line of <paramref name="text"/>, without an exception's type name.</summary>
     public static string FirstLine(string? text)
@@ -36,7 +38,7 @@ internal static partial class KnownFailures
     {
         var healthTexts = snapshot?.HealthReports
             .Where(report => report.Status != Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy)
-            .Select(report => FirstLine(report.ExceptionText ?? report.Description))
+            .Select(HealthText)
             .Where(text => text.Length > 0)
             .ToList() ?? [];
         var texts = healthTexts.Concat(tail.Select(line => line.Content)).ToList();
@@ -69,6 +71,11 @@ internal static partial class KnownFailures
         if (Find(PythonModuleMissing()) is { } module)
         {
             return new(module.Trim(), $"{context.Sudo}eng/install.sh apt   (the orchestrator's Python packages, for /usr/bin/python3)");
+        }
+        if (resource is ContainerResource && snapshot?.State?.Text == KnownResourceStates.FailedToStart && tail.Count == 0)
+        {
+            return new($"{context.ContainerRuntime ?? "the engine"} could not create the container (DCP keeps its reason in its own log)",
+                $"see it with `./cartrita up --Logging:LogLevel:Aspire.Hosting.Dcp=Debug`, or run without containers: ./cartrita up --Cartrita:Infrastructure=processes");
         }
         // Our own launchers name the fix in their message ("… Fix: …").
         if (texts.LastOrDefault(text => OwnFix().IsMatch(text)) is { } withFix)

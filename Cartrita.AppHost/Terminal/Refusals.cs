@@ -2,7 +2,7 @@ namespace Cartrita.AppHost.Terminal;
 
 /// <summary>
 /// A refusal to start (bad configuration, a missing prerequisite, a taken port: Aspire's and ours are all
-/// <see cref="DistributedApplicationException"/>) ends the AppHost with its message alone and exit code
+/// <see cref="DistributedApplicationException"/>; and .NET's own words for a setting it cannot use) ends the AppHost with its message alone and exit code
 /// <see cref="ExitCode"/>, not with a stack trace. Any other exception is a defect and keeps its stack trace.
 /// </summary>
 public static class Refusals
@@ -37,6 +37,13 @@ public static class Refusals
     private static List<string> Messages(Exception exception) => exception switch
     {
         DistributedApplicationException refusal => [refusal.Message],
+        // Configuration that cannot work, as .NET words it: the message names the setting.
+        InvalidOperationException { Message: var message } when message.StartsWith("Unable to configure HTTPS endpoint", StringComparison.Ordinal) =>
+            ["Cannot start: the dashboard has no HTTP address and no HTTPS certificate. Start the AppHost with its http launch profile " +
+             "(./cartrita up, or dotnet run --project Cartrita.AppHost), or set ASPNETCORE_URLS=http://localhost:15080 and " +
+             "ASPIRE_ALLOW_UNSECURED_TRANSPORT=true."],
+        InvalidOperationException { Message: var message } when message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal) =>
+            [$"Cannot start: {message.Split('\n')[0].TrimEnd('.')}: fix that setting (appsettings.json, the command line or the environment)."],
         AggregateException aggregate when aggregate.InnerExceptions.Select(Messages).ToList() is var inner && inner.All(m => m.Count > 0)
             => [.. inner.SelectMany(m => m).Distinct()],
         _ => [],

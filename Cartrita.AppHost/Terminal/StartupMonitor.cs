@@ -217,10 +217,13 @@ internal sealed class StartupMonitor(
                         && r.State != KnownResourceStates.Waiting);
                     if (late is not null)
                     {
-                        var health = late.Snapshot?.HealthReports.FirstOrDefault(h => h.Status != HealthStatus.Healthy);
+                        var health = late.Snapshot?.HealthReports
+                            .Where(report => report.Status != HealthStatus.Healthy)
+                            .Select(KnownFailures.HealthText)
+                            .FirstOrDefault(text => text.Length > 0);
                         failure = new Failure(late.Resource,
                             $"it is {(late.State == KnownResourceStates.Running ? "running but not healthy" : $"still {late.State}")} after {options.TimeoutSeconds} s" +
-                            (health is null ? "" : $" (health check: {KnownFailures.FirstLine(health.Description ?? health.ExceptionText)})"),
+                            (health is null ? "" : $" (health check: {health})"),
                             TimedOut: true);
                     }
                 }
