@@ -1,9 +1,10 @@
 namespace Cartrita.AppHost.Hosting;
 
 /// <summary>
-/// Every resource's console as it arrives, from the moment the AppHost starts: the log stream named after the resource
-/// (what the AppHost itself writes about it) and the stream of each of its instances (the process's or container's own
-/// output, which DCP streams under the instance id the resource gets when it starts).
+/// Every resource's console as it arrives, from the moment the AppHost starts. Log streams are named by instance id
+/// (DCP streams a process's or container's output under it, and the AppHost's own lines about a resource go there once
+/// the id exists); the ids appear with the resource's first state, so they are followed as they show up, and the stream
+/// named after the resource catches what was written for it before.
 /// </summary>
 internal sealed class ResourceConsoles(DistributedApplicationModel model, ResourceNotificationService notifications, ResourceLoggerService logs)
 {
@@ -56,6 +57,11 @@ internal sealed class ResourceConsoles(DistributedApplicationModel model, Resour
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
+            }
+            catch (Exception ex)
+            {
+                // A copy that stops (a full disk, a closed terminal) must not end in silence.
+                Console.Error.WriteLine($"cartrita: stopped following {logName}'s console ({ex.GetType().Name}: {ex.Message})");
             }
         }, stopping);
     }

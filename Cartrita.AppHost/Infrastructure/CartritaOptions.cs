@@ -22,7 +22,7 @@ public sealed class CartritaOptions
     public ContainerOptions Containers { get; set; } = new();
 
     /// <summary>How long the stack may take to start, and what happens when it cannot.</summary>
-    public Cartrita.AppHost.Terminal.StartupOptions Startup { get; set; } = new();
+    public StartupOptions Startup { get; set; } = new();
 
     /// <summary>docker or podman once containers mode is settled (not configuration).</summary>
     internal string? ContainerRuntime { get; set; }
@@ -58,6 +58,20 @@ public sealed class CartritaOptions
         /// orchestrator's own default (120). Load tests raise it.
         /// </summary>
         public int? RateLimitRequests { get; set; }
+    }
+
+    /// <summary>How long the AppHost waits for its stack, and what it does when the stack cannot start.</summary>
+    public sealed class StartupOptions
+    {
+        /// <summary>A resource that has started but is not ready (healthy, or finished) after this many seconds has failed.</summary>
+        public int TimeoutSeconds { get; set; } = 180;
+
+        /// <summary>
+        /// After a resource fails while the stack starts: <see langword="false"/> stops the AppHost (exit code 1),
+        /// <see langword="true"/> keeps it and its dashboard running to look at the failure there. Unset: keep it open
+        /// when an IDE or the Aspire CLI runs the AppHost (they show the dashboard), stop otherwise.
+        /// </summary>
+        public bool? KeepOpenOnFailure { get; set; }
     }
 
     /// <summary>Containers mode (run mode only; published files keep their own fixed volume names).</summary>

@@ -1,4 +1,5 @@
 using Cartrita.AppHost.Hosting;
+using Cartrita.AppHost.Parameters;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -31,23 +32,38 @@ public static class ResourceLogFilesExtensions
                 File.Delete(stale);
             }
             var lifetime = @event.Services.GetRequiredService<IHostApplicationLifetime>();
+            // Until the AppHost has stopped, not merely begun to: the servers' last words (Redis saving, PostgreSQL
+            // shutting down) come while it stops.
+            var stopped = lifetime.ApplicationStopped;
+            var mask = new SecretMask(@event.Model, stopped);
             var files = new Dictionary<string, StreamWriter>();
             new ResourceConsoles(@event.Model, @event.Services.GetRequiredService<ResourceNotificationService>(), @event.Services.GetRequiredService<ResourceLoggerService>())
                 .Start((resource, batch) =>
                 {
                     lock (files)
                     {
+                        if (stopped.IsCancellationRequested)
+                        {
+                            return;
+                        }
                         if (!files.TryGetValue(resource.Name, out var file))
                         {
-                            files[resource.Name] = file = new StreamWriter(Path.Combine(directory, $"{resource.Name}.log"), append: true) { AutoFlush = true };
+                            // Owner-only: a resource's console can say more than it should.
+                            var create = new FileStreamOptions { Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.Read };
+                            if (!OperatingSystem.IsWindows())
+                            {
+                                create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                            }
+                            var stream = new FileStream(Path.Combine(directory, $"{resource.Name}.log"), create);
+                            files[resource.Name] = file = new StreamWriter(stream) { AutoFlush = true };
                         }
                         foreach (var line in batch)
                         {
-                            file.WriteLine($"{(line.IsErrorMessage ? "ERR" : "OUT")} {line.Content}");
+                            file.WriteLine($"{(line.IsErrorMessage ? "ERR" : "OUT")} {mask.Apply(line.Content)}");
                         }
                     }
-                }, lifetime.ApplicationStopping);
-            lifetime.ApplicationStopped.Register(() =>
+                }, stopped);
+            stopped.Register(() =>
             {
                 lock (files)
                 {

@@ -7,12 +7,16 @@ namespace Aspire.Hosting;
 /// <summary>Checks, before anything starts, that the container engine has every image the model runs.</summary>
 public static class ContainerImagePreflightExtensions
 {
-    private static readonly TimeSpan PullTimeout = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan PullTimeout = TimeSpan.FromMinutes(30);
+
+    /// <summary>A pull that prints nothing for this long (an unreachable registry that swallows packets) has failed.</summary>
+    private static readonly TimeSpan NoProgressLimit = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// Containers mode: before any resource starts, pulls each container image the engine does not hold yet. An image
-    /// that can be neither found nor pulled stops the AppHost within seconds with the image, the engine's words and the
-    /// fix: DCP would otherwise retry its pull in silence while everything waiting on that container waits too.
+    /// Containers mode: before any resource starts, pulls each container image the engine does not hold yet, showing the
+    /// pull's progress. An image that can be neither found nor pulled (or whose pull makes no progress for a minute)
+    /// stops the AppHost with the image, the engine's words and the fix: DCP would otherwise retry its pull in silence
+    /// while everything waiting on that container waits too.
     /// </summary>
     /// <param name="builder">The distributed application builder.</param>
     /// <param name="options">The resolved options.</param>
@@ -26,6 +30,8 @@ public static class ContainerImagePreflightExtensions
         builder.Eventing.Subscribe<BeforeStartEvent>(async (@event, cancellationToken) =>
         {
             var images = @event.Model.Resources.OfType<ContainerResource>()
+                // Images built here from a Dockerfile are not pulled.
+                .Where(resource => !resource.Annotations.OfType<DockerfileBuildAnnotation>().Any())
                 .Select(resource => (resource.Name, Image: resource.TryGetContainerImageName(out var image) ? image : null))
                 .Where(container => container.Image is not null)
                 .GroupBy(container => container.Image!, container => container.Name);
@@ -53,7 +59,23 @@ public static class ContainerImagePreflightExtensions
         }
         Console.Out.WriteLine($"cartrita: pulling {image} ({runtime} does not have it yet)…");
         var clock = Stopwatch.StartNew();
-        var pull = await CommandLine.RunAsync(runtime, ["pull", image], timeout: PullTimeout, cancellationToken: cancellationToken);
+        using var progress = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        progress.CancelAfter(NoProgressLimit);
+        CommandResult pull;
+        try
+        {
+            pull = await CommandLine.RunAsync(runtime, ["pull", image],
+                onOutput: line =>
+                {
+                    progress.CancelAfter(NoProgressLimit);
+                    Console.Out.WriteLine($"  {image}: {line}");
+                },
+                timeout: PullTimeout, cancellationToken: progress.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return $"  - {string.Join(", ", resources)}: {image}: the pull made no progress for {NoProgressLimit.TotalSeconds:0} s (is the registry reachable?)";
+        }
         if (pull.Succeeded)
         {
             Console.Out.WriteLine($"cartrita: pulled {image} in {clock.Elapsed.TotalSeconds:0.0}s");

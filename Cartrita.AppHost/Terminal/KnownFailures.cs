@@ -29,8 +29,8 @@ internal static partial class KnownFailures
     }
 
     /// <summary>Names the cause of <paramref name="resource"/>'s failure and its fix, where we know them.</summary>
-    /// <param name="resource">The failed resource.</param>
-    /// <param name="snapshot">Its last state.</param>
+    /// <param name="resource">The failed resource (a database's server, which has the console and the container).</param>
+    /// <param name="snapshot">The last state of what failed (the database itself, for a database).</param>
     /// <param name="tail">Its last console lines.</param>
     /// <param name="context">What the failure report may point at (runtime, data folders).</param>
     /// <param name="timedOut">It did not become ready in time (rather than failing outright).</param>
@@ -83,8 +83,10 @@ internal static partial class KnownFailures
             var parts = OwnFix().Split(withFix, 2);
             return new(FirstLine(parts[0]), parts[1].Trim());
         }
-        var lastError = tail.LastOrDefault(line => line.IsErrorMessage || ErrorWords().IsMatch(line.Content)).Content
-            ?? healthTexts.FirstOrDefault();
+        // The last line that says it is an error; else the last one on stderr (where many servers write everything).
+        var lastError = tail.LastOrDefault(line => ErrorWords().IsMatch(line.Content)).Content
+            ?? healthTexts.FirstOrDefault()
+            ?? tail.LastOrDefault(line => line.IsErrorMessage).Content;
         return new(string.IsNullOrWhiteSpace(lastError) ? null : FirstLine(lastError),
             timedOut
                 ? $"{fullLog}; if it is only slow, allow it more time: --Cartrita:Startup:TimeoutSeconds=600"

@@ -5,7 +5,7 @@ namespace Cartrita.AppHost.Terminal;
 /// <see cref="DistributedApplicationException"/>; and .NET's own words for a setting it cannot use) ends the AppHost with its message alone and exit code
 /// <see cref="ExitCode"/>, not with a stack trace. Any other exception is a defect and keeps its stack trace.
 /// </summary>
-public static class Refusals
+internal static class Refusals
 {
     /// <summary>Exit code of an AppHost that refused to start.</summary>
     public const int ExitCode = 2;
@@ -20,18 +20,30 @@ public static class Refusals
         {
             return;
         }
+        // Refusals while the model is built (before anything runs); those from the run itself are handled by
+        // RunAndWaitForCleanup, which stops what started first.
         AppDomain.CurrentDomain.UnhandledException += (_, e) =>
         {
-            if (e.ExceptionObject is Exception exception && Messages(exception) is { Count: > 0 } messages)
+            if (e.ExceptionObject is Exception exception && TryPrint(exception))
             {
-                foreach (var message in messages)
-                {
-                    Console.Error.WriteLine($"cartrita: {message}");
-                }
-                Console.Error.Flush();
                 Environment.Exit(ExitCode);
             }
         };
+    }
+
+    /// <summary>Prints <paramref name="exception"/>'s messages when it is a refusal; <see langword="false"/> when it is not one.</summary>
+    public static bool TryPrint(Exception exception)
+    {
+        if (Messages(exception) is not { Count: > 0 } messages)
+        {
+            return false;
+        }
+        foreach (var message in messages)
+        {
+            Console.Error.WriteLine($"cartrita: {message}");
+        }
+        Console.Error.Flush();
+        return true;
     }
 
     private static List<string> Messages(Exception exception) => exception switch

@@ -1,6 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using Cartrita.AppHost.Hosting;
+using Cartrita.AppHost.Infrastructure;
+using Cartrita.AppHost.Parameters;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 
@@ -9,20 +10,21 @@ namespace Cartrita.AppHost.Terminal;
 /// <summary>
 /// Follows every resource from the moment the AppHost starts and tells the terminal what happens, as <c>aspire run</c>
 /// does: each state change, then one ready summary with the URLs; or, when a resource fails while the stack starts (it
-/// fails to start, exits, its container runtime is unhealthy, a check reports a cause that will not go away, or it stays
-/// unhealthy past <see cref="StartupOptions.TimeoutSeconds"/>), its name, the reason, its last log lines and the fix,
-/// and then stops the AppHost with exit code 1 unless <see cref="StartupOptions.KeepOpenOnFailure"/>.
+/// fails to start, exits, its container runtime is unhealthy, a check reports a cause that will not go away, or it is
+/// not ready after <see cref="CartritaOptions.StartupOptions.TimeoutSeconds"/>), its name, the reason, its last log
+/// lines and the fix; the run's exit code becomes 1 and, unless the dashboard is to stay open, the AppHost stops.
 /// </summary>
 internal sealed class StartupMonitor(
     DistributedApplicationModel model,
     ResourceNotificationService notifications,
     ResourceLoggerService logs,
     IHostApplicationLifetime lifetime,
-    StartupOptions options,
+    CartritaOptions.StartupOptions options,
+    bool keepOpenOnFailure,
     FailureContext context,
     StartupTerminal terminal)
 {
-    /// <summary>Exit code of an AppHost stopped because its stack could not start.</summary>
+    /// <summary>Exit code of an AppHost whose stack could not start.</summary>
     public const int StartupFailedExitCode = 1;
 
     private const int TailLines = 15;
@@ -30,17 +32,24 @@ internal sealed class StartupMonitor(
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Tracked> _resources = [];
     private readonly Dictionary<string, ResourceLogTail> _tails = [];
-    private readonly TimeSpan _timeout = TimeSpan.FromSeconds(options.TimeoutSeconds);
+    private readonly long _timeoutMilliseconds = options.TimeoutSeconds * 1000L;
+    private readonly long _started = Environment.TickCount64;
+    private SecretMask? _mask;
     private bool _ready;
     private bool _failed;
 
     /// <summary>What one resource is expected to reach, and where it is.</summary>
-    private sealed class Tracked(IResource resource, bool runsOnce)
+    private sealed class Tracked(IResource resource, bool runsOnce, bool hasHealthChecks, bool servesEndpoints)
     {
         public IResource Resource { get; } = resource;
 
         /// <summary>A run-to-completion resource (something waits for it to finish): ready when it exits 0.</summary>
         public bool RunsOnce { get; } = runsOnce;
+
+        public bool HasHealthChecks { get; } = hasHealthChecks;
+
+        /// <summary>A server: exiting, even with 0, means it is gone. Anything else that exits 0 has done its job.</summary>
+        public bool IsServer => HasHealthChecks || servesEndpoints;
 
         public string? State { get; set; }
 
@@ -51,17 +60,18 @@ internal sealed class StartupMonitor(
 
         public HealthStatus? Health { get; set; }
 
-        public bool HasHealthChecks { get; set; }
-
         public bool WasHealthy { get; set; }
 
-        public DateTime? ActiveSince { get; set; }
+        /// <summary>When it left NotStarted/Waiting (Environment.TickCount64): its time to be ready counts from there.</summary>
+        public long? ActiveSince { get; set; }
 
         public CustomResourceSnapshot? Snapshot { get; set; }
 
-        public bool IsReady => RunsOnce
-            ? State == KnownResourceStates.Finished && Snapshot?.ExitCode is 0 or null
-            : State == KnownResourceStates.Running && (!HasHealthChecks || Health == HealthStatus.Healthy);
+        public bool HasExited => State == KnownResourceStates.Finished || State == KnownResourceStates.Exited;
+
+        public bool IsReady => HasExited
+            ? (RunsOnce || !IsServer) && Snapshot?.ExitCode is 0 or null
+            : !RunsOnce && State == KnownResourceStates.Running && (!HasHealthChecks || Health == HealthStatus.Healthy);
     }
 
     /// <summary>Starts following the resources in the background; ends when the AppHost stops.</summary>
@@ -72,44 +82,63 @@ internal sealed class StartupMonitor(
             .Where(wait => wait.WaitType == WaitType.WaitForCompletion)
             .Select(wait => wait.Resource.Name)
             .ToHashSet();
-        foreach (var resource in model.Resources.Where(resource => resource is not ParameterResource))
+        // A resource started only from the dashboard is not part of "the stack is ready".
+        foreach (var resource in model.Resources.Where(r => r is not ParameterResource && !r.Annotations.OfType<ExplicitStartupAnnotation>().Any()))
         {
-            _resources[resource.Name] = new Tracked(resource, runOnce.Contains(resource.Name))
-            {
-                HasHealthChecks = resource.Annotations.OfType<HealthCheckAnnotation>().Any(),
-            };
+            _resources[resource.Name] = new Tracked(resource, runOnce.Contains(resource.Name),
+                // A database is checked by its own checks, and a child may inherit its parent's.
+                hasHealthChecks: resource.TryGetAnnotationsIncludingAncestorsOfType<HealthCheckAnnotation>(out var checks) && checks.Any(),
+                servesEndpoints: resource.Annotations.OfType<EndpointAnnotation>().Any());
             _tails[resource.Name] = new ResourceLogTail(TailLines);
         }
 
         var stopping = lifetime.ApplicationStopping;
+        _mask = new SecretMask(model, stopping);
         new ResourceConsoles(model, notifications, logs).Start((resource, batch) => _tails.GetValueOrDefault(resource.Name)?.Add(batch), stopping);
-        _ = FollowStatesAsync(stopping);
-        _ = WatchTimeoutsAsync(stopping);
+        _ = ReportingErrorsAsync(() => FollowStatesAsync(stopping), stopping);
+        _ = ReportingErrorsAsync(() => WatchTimeoutsAsync(stopping), stopping);
+    }
+
+    /// <summary>A report that stops must say so: the user would otherwise wait for lines that never come.</summary>
+    private static async Task ReportingErrorsAsync(Func<Task> follow, CancellationToken stopping)
+    {
+        try
+        {
+            await follow().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            try
+            {
+                await Console.Error.WriteLineAsync($"cartrita: the terminal report stopped ({ex.GetType().Name}: {ex.Message}); the dashboard still shows every resource.").ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // The terminal itself is gone.
+            }
+        }
     }
 
     private async Task FollowStatesAsync(CancellationToken stopping)
     {
-        try
+        await foreach (var change in notifications.WatchAsync(stopping).ConfigureAwait(false))
         {
-            await foreach (var change in notifications.WatchAsync(stopping).ConfigureAwait(false))
+            Failure? failure;
+            lock (_gate)
             {
-                Failure? failure;
-                lock (_gate)
+                if (!_resources.TryGetValue(change.Resource.Name, out var tracked))
                 {
-                    if (!_resources.TryGetValue(change.Resource.Name, out var tracked))
-                    {
-                        continue;
-                    }
-                    failure = Apply(tracked, change.Snapshot);
+                    continue;
                 }
-                if (failure is not null)
-                {
-                    await FailAsync(failure, stopping).ConfigureAwait(false);
-                }
+                failure = Apply(tracked, change.Snapshot);
             }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
+            if (failure is not null)
+            {
+                await FailAsync(failure, stopping).ConfigureAwait(false);
+            }
         }
     }
 
@@ -131,7 +160,7 @@ internal sealed class StartupMonitor(
         {
             if (state != KnownResourceStates.NotStarted && state != KnownResourceStates.Waiting)
             {
-                tracked.ActiveSince ??= DateTime.UtcNow;
+                tracked.ActiveSince ??= Environment.TickCount64;
             }
             tracked.Printed = described;
             terminal.State(name, described);
@@ -167,12 +196,10 @@ internal sealed class StartupMonitor(
         return null;
     }
 
-    private static string Describe(Tracked tracked) => tracked.State switch
-    {
-        var s when s == KnownResourceStates.Finished || s == KnownResourceStates.Exited =>
-            tracked.Snapshot?.ExitCode is { } code ? $"{s} (exit code {code.ToString(CultureInfo.InvariantCulture)})" : s!,
-        var s => s ?? "",
-    };
+    private static string Describe(Tracked tracked) =>
+        tracked.HasExited && tracked.Snapshot?.ExitCode is { } code
+            ? $"{tracked.State} (exit code {code.ToString(CultureInfo.InvariantCulture)})"
+            : tracked.State ?? "";
 
     /// <summary>
     /// Why <paramref name="tracked"/> counts as failed now, or <see langword="null"/>. Only while the stack starts: once it
@@ -190,51 +217,49 @@ internal sealed class StartupMonitor(
         var reason =
             state == KnownResourceStates.FailedToStart ? "it failed to start"
             : state == KnownResourceStates.RuntimeUnhealthy ? "the container runtime is not healthy"
-            : (state == KnownResourceStates.Exited || state == KnownResourceStates.Finished) && !(tracked.RunsOnce && exitCode is 0 or null)
+            : tracked.HasExited && !tracked.IsReady
                 ? exitCode is { } code ? $"it exited with code {code.ToString(CultureInfo.InvariantCulture)}" : "it exited"
             : KnownFailures.FatalHealthReport(tracked.Snapshot) is { } report ? $"its health check fails: {report}"
             : null;
         return reason is null ? null : new Failure(tracked.Resource, reason);
     }
 
-    /// <summary>Until the stack is ready: a resource active but not ready past the limit has failed.</summary>
+    /// <summary>Until the stack is ready: a resource that is not ready past the limit has failed.</summary>
     private async Task WatchTimeoutsAsync(CancellationToken stopping)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        try
+        while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
         {
-            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            Failure? failure = null;
+            lock (_gate)
             {
-                Failure? failure = null;
-                lock (_gate)
+                if (_ready || _failed)
                 {
-                    if (_ready || _failed)
-                    {
-                        return;
-                    }
-                    var late = _resources.Values.FirstOrDefault(r =>
-                        !r.Hidden && !r.IsReady && r.ActiveSince is { } since && DateTime.UtcNow - since > _timeout
-                        && r.State != KnownResourceStates.Waiting);
-                    if (late is not null)
-                    {
-                        var health = late.Snapshot?.HealthReports
-                            .Where(report => report.Status != HealthStatus.Healthy)
-                            .Select(KnownFailures.HealthText)
-                            .FirstOrDefault(text => text.Length > 0);
-                        failure = new Failure(late.Resource,
-                            $"it is {(late.State == KnownResourceStates.Running ? "running but not healthy" : $"still {late.State}")} after {options.TimeoutSeconds} s" +
-                            (health is null ? "" : $" (health check: {health})"),
-                            TimedOut: true);
-                    }
+                    return;
                 }
-                if (failure is not null)
+                var now = Environment.TickCount64;
+                // Waiting for a dependency is the dependency's delay; a resource that never reported a state counts from the start.
+                var late = _resources.Values.FirstOrDefault(r =>
+                    !r.Hidden && !r.IsReady && r.State != KnownResourceStates.Waiting
+                    && now - (r.ActiveSince ?? (r.State is null ? _started : now)) > _timeoutMilliseconds);
+                if (late is not null)
                 {
-                    await FailAsync(failure, stopping).ConfigureAwait(false);
+                    var health = late.Snapshot?.HealthReports
+                        .Where(report => report.Status != HealthStatus.Healthy)
+                        .Select(KnownFailures.HealthText)
+                        .FirstOrDefault(text => text.Length > 0);
+                    var where = late.RunsOnce ? "it has not finished"
+                        : late.State == KnownResourceStates.Running ? "it is running but not healthy"
+                        : $"it is still {late.State ?? "without a state"}";
+                    failure = new Failure(late.Resource,
+                        $"{where} after {options.TimeoutSeconds} s" + (health is null ? "" : $" (health check: {health})"),
+                        TimedOut: true);
                 }
             }
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
+            if (failure is not null)
+            {
+                await FailAsync(failure, stopping).ConfigureAwait(false);
+            }
         }
     }
 
@@ -248,6 +273,9 @@ internal sealed class StartupMonitor(
             }
             _failed = true;
         }
+        // Whatever happens next (Ctrl+C while this is printed, or a dashboard kept open), this run failed.
+        Environment.ExitCode = StartupFailedExitCode;
+
         // A database has no console of its own: its server's is the one to read, and the one to name.
         var resource = failure.Resource;
         var (subject, reason) = resource is IResourceWithParent { Parent: var parent } && _tails.ContainsKey(parent.Name)
@@ -262,45 +290,14 @@ internal sealed class StartupMonitor(
         {
             snapshot = _resources[resource.Name].Snapshot;
         }
-        var diagnosis = KnownFailures.Diagnose(resource, snapshot, lines, context, failure.TimedOut);
-        var stop = !options.KeepOpenOnFailure;
-        terminal.Failure(subject.Name, reason, diagnosis, lines, await SecretValuesAsync().ConfigureAwait(false), stop);
-        if (stop && !lifetime.ApplicationStopping.IsCancellationRequested)
+        var diagnosis = KnownFailures.Diagnose(subject, snapshot, lines, context, failure.TimedOut);
+        var stop = !keepOpenOnFailure && !lifetime.ApplicationStopping.IsCancellationRequested;
+        terminal.Failure(subject.Name, reason, diagnosis, lines, _mask!, stop);
+        if (stop)
         {
-            Environment.ExitCode = StartupFailedExitCode;
             lifetime.StopApplication();
         }
     }
 
-    /// <summary>The secret parameters' values that are known by now, to mask them in what is printed.</summary>
-    private async Task<IReadOnlyCollection<string>> SecretValuesAsync()
-    {
-        var values = new List<string>();
-        foreach (var parameter in model.Resources.OfType<ParameterResource>().Where(p => p.Secret))
-        {
-            // A parameter still waiting for its value (one the user must enter) must not hold up the report.
-            var value = parameter.GetValueAsync(CancellationToken.None).AsTask();
-            if (await Task.WhenAny(value, Task.Delay(TimeSpan.FromMilliseconds(200))).ConfigureAwait(false) == value
-                && value.IsCompletedSuccessfully && value.Result is { Length: >= 4 } secret)
-            {
-                values.Add(secret);
-            }
-        }
-        return values;
-    }
-
     private sealed record Failure(IResource Resource, string Reason, bool TimedOut = false);
-}
-
-/// <summary>How long the AppHost waits for its stack, and what it does when the stack cannot start.</summary>
-public sealed class StartupOptions
-{
-    /// <summary>A resource that has started but is not healthy (or not finished) after this many seconds has failed.</summary>
-    public int TimeoutSeconds { get; set; } = 180;
-
-    /// <summary>
-    /// Keep the AppHost and its dashboard running after a resource fails while the stack starts (to look at it there);
-    /// by default the AppHost stops and exits with code 1.
-    /// </summary>
-    public bool KeepOpenOnFailure { get; set; }
 }

@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
+using Cartrita.AppHost.Parameters;
 
 namespace Cartrita.AppHost.Terminal;
 
 /// <summary>
 /// What the AppHost prints for its user: one line per resource state change (seconds since the AppHost started), a ready
-/// summary, a failure report. Secret parameter values are masked in anything printed from a resource's console.
+/// summary, a failure report (secret parameter values masked).
 /// </summary>
 internal sealed class StartupTerminal(TextWriter output, string? dashboardLoginUrl)
 {
@@ -20,8 +21,9 @@ internal sealed class StartupTerminal(TextWriter output, string? dashboardLoginU
         Write($"cartrita: starting the stack ({mode}); Ctrl+C stops it{(DashboardLoginUrl is null ? "" : $"\n  dashboard       {DashboardLoginUrl}")}");
     }
 
-    public void State(string resource, string state) =>
-        Write($"  {Elapsed(),6}  {resource.PadRight(NameWidth)} {state}");
+    public void State(string resource, string state) => Write(StateLine(resource, state));
+
+    private string StateLine(string resource, string state) => $"  {Elapsed(),6}  {resource.PadRight(NameWidth)} {state}";
 
     public void Ready(IEnumerable<(string Resource, string Url)> urls)
     {
@@ -34,20 +36,18 @@ internal sealed class StartupTerminal(TextWriter output, string? dashboardLoginU
         Write(string.Join('\n', lines));
     }
 
-    public void Failure(string resource, string reason, Diagnosis diagnosis, IReadOnlyList<LogLine> tail, IReadOnlyCollection<string> secrets, bool stopping)
+    /// <summary>The failure report; every line of it masked, for the reason and the fix can quote a resource too.</summary>
+    public void Failure(string resource, string reason, Diagnosis diagnosis, IReadOnlyList<LogLine> tail, SecretMask mask, bool stopping)
     {
-        string Mask(string text) =>
-            secrets.Aggregate(text, (masked, secret) => masked.Replace(secret, "***", StringComparison.Ordinal));
-
-        var lines = new List<string> { $"cartrita: {resource} failed: {reason}" };
+        var lines = new List<string> { StateLine(resource, "Failed"), $"cartrita: {resource} failed: {reason}" };
         if (diagnosis.Why is { } why)
         {
-            lines.Add($"  why: {Mask(why)}");
+            lines.Add($"  why: {why}");
         }
         if (tail.Count > 0)
         {
             lines.Add($"  last lines of {resource}:");
-            lines.AddRange(tail.Select(line => $"    | {Mask(line.Content)}"));
+            lines.AddRange(tail.Select(line => $"    | {line.Content}"));
         }
         else
         {
@@ -58,9 +58,9 @@ internal sealed class StartupTerminal(TextWriter output, string? dashboardLoginU
             lines.Add($"  fix: {fix}");
         }
         lines.Add(stopping
-            ? "cartrita: stopping the stack (exit code 1); to keep the dashboard open after a failure: --Cartrita:Startup:KeepOpenOnFailure=true"
-            : $"cartrita: the dashboard stays open (Cartrita:Startup:KeepOpenOnFailure){(DashboardLoginUrl is null ? "" : $": {DashboardLoginUrl}")}; Ctrl+C stops");
-        Write(string.Join('\n', lines));
+            ? "cartrita: stopping the stack (exit code 1); to keep the dashboard open after a failure: ./cartrita up --keep-open (Cartrita:Startup:KeepOpenOnFailure=true)"
+            : $"cartrita: the dashboard stays open to look at it{(DashboardLoginUrl is null ? "" : $": {DashboardLoginUrl}")}; Ctrl+C stops (exit code 1)");
+        Write(mask.Apply(string.Join('\n', lines)));
     }
 
     private string Elapsed() =>

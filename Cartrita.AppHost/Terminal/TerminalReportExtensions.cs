@@ -4,6 +4,7 @@ using Cartrita.AppHost.Terminal;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Aspire.Hosting;
 
@@ -14,7 +15,7 @@ public static class TerminalReportExtensions
     /// From the moment the AppHost starts (run mode), prints each resource's state changes, then the URLs once every
     /// resource is healthy or finished; a resource that fails while the stack starts is reported with the reason, its
     /// last log lines and the fix, and the AppHost stops with exit code 1 (unless
-    /// <see cref="StartupOptions.KeepOpenOnFailure"/>). Subscribe after the preflight checks: a refusal prints alone.
+    /// <see cref="CartritaOptions.StartupOptions.KeepOpenOnFailure"/>, or an IDE or the Aspire CLI runs it). Subscribe after the preflight checks: a refusal prints alone.
     /// Only in the AppHost's own process: a test host running the AppHost waits for its resources itself.
     /// </summary>
     /// <param name="builder">The distributed application builder.</param>
@@ -26,9 +27,21 @@ public static class TerminalReportExtensions
         {
             return builder;
         }
+        if (options.Startup.TimeoutSeconds <= 0)
+        {
+            throw new DistributedApplicationException(
+                $"Cartrita:Startup:TimeoutSeconds is {options.Startup.TimeoutSeconds}: give the seconds a resource may take to be ready, for example 180 (the default).");
+        }
+        var keepOpen = options.Startup.KeepOpenOnFailure ?? LaunchedByATool(builder.Configuration);
+        // A start cancelled on purpose (a failure reported here, or Ctrl+C while starting) makes the host log "Hosting
+        // failed to start" with the cancellation's stack trace; the terminal has said why already. Real host errors stay.
+        var stopping = CancellationToken.None;
+        builder.Services.AddLogging(logging => logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Warning && !stopping.IsCancellationRequested));
+
         builder.Eventing.Subscribe<BeforeStartEvent>((@event, _) =>
         {
             var services = @event.Services;
+            stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
             var terminal = new StartupTerminal(Console.Out, DashboardLoginUrl(builder.Configuration));
             terminal.Header(options.Infrastructure == InfrastructureMode.Containers
                 ? $"PostgreSQL and Redis as {options.ContainerRuntime} containers"
@@ -41,12 +54,20 @@ public static class TerminalReportExtensions
                 services.GetRequiredService<ResourceLoggerService>(),
                 services.GetRequiredService<IHostApplicationLifetime>(),
                 options.Startup,
+                keepOpen,
                 new FailureContext(options.ContainerRuntime, Path.Combine(options.DataDirectory, "logs"), ServiceAccount.IsRoot ? "" : "sudo "),
                 terminal).Start();
             return Task.CompletedTask;
         });
         return builder;
     }
+
+    // Visual Studio, VS Code (a debug session) and the Aspire CLI show the dashboard themselves: a failure should leave it
+    // up for the user to look at, not close it under them.
+    private static bool LaunchedByATool(IConfiguration configuration) =>
+        System.Diagnostics.Debugger.IsAttached
+        || !string.IsNullOrEmpty(configuration["DEBUG_SESSION_PORT"])
+        || !string.IsNullOrEmpty(configuration["ASPIRE_BACKCHANNEL_PATH"]);
 
     // The dashboard's first URL with its browser token, as Aspire's own startup summary prints it.
     private static string? DashboardLoginUrl(IConfiguration configuration)
