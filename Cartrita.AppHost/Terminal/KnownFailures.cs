@@ -12,8 +12,8 @@ internal static partial class KnownFailures
     /// A health report whose cause will not go away by waiting (a password the server rejects), so the resource is reported
     /// at once instead of after the timeout; <see langword="null"/> when there is none.
     /// </summary>
-    public static string? FatalHealthReport(CustomResourceSnapshot? snapshot) =>
-        snapshot?.HealthReports
+    public static string? FatalHealthReport(IEnumerable<HealthReportSnapshot> reports) =>
+        reports
             .Select(HealthText)
             .FirstOrDefault(text => PasswordRejected().IsMatch(text));
 
@@ -30,13 +30,14 @@ internal static partial class KnownFailures
 
     /// <summary>Names the cause of <paramref name="resource"/>'s failure and its fix, where we know them.</summary>
     /// <param name="resource">The failed resource (a database's server, which has the console and the container).</param>
-    /// <param name="snapshot">The last state of what failed (the database itself, for a database).</param>
+    /// <param name="state">The last state of what failed (the database itself, for a database).</param>
+    /// <param name="health">Its last health reports.</param>
     /// <param name="tail">Its last console lines.</param>
     /// <param name="context">What the failure report may point at (runtime, data folders).</param>
     /// <param name="timedOut">It did not become ready in time (rather than failing outright).</param>
-    public static Diagnosis Diagnose(IResource resource, CustomResourceSnapshot? snapshot, IReadOnlyList<LogLine> tail, FailureContext context, bool timedOut)
+    public static Diagnosis Diagnose(IResource resource, string? state, IEnumerable<HealthReportSnapshot> health, IReadOnlyList<LogLine> tail, FailureContext context, bool timedOut)
     {
-        var healthTexts = snapshot?.HealthReports
+        var healthTexts = health
             .Where(report => report.Status != Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy)
             .Select(HealthText)
             .Where(text => text.Length > 0)
@@ -50,7 +51,7 @@ internal static partial class KnownFailures
         {
             return PasswordMismatch(resource, rejected, context);
         }
-        if (snapshot?.State?.Text == KnownResourceStates.RuntimeUnhealthy)
+        if (state == KnownResourceStates.RuntimeUnhealthy)
         {
             return new($"the container runtime ({context.ContainerRuntime ?? "docker/podman"}) does not answer",
                 "start it (eng/containers/engine.sh start docker, then eval its exports), or run without containers: ./cartrita up --Cartrita:Infrastructure=processes");
@@ -72,7 +73,7 @@ internal static partial class KnownFailures
         {
             return new(module.Trim(), $"{context.Sudo}eng/install.sh apt   (the orchestrator's Python packages, for /usr/bin/python3)");
         }
-        if (resource is ContainerResource && snapshot?.State?.Text == KnownResourceStates.FailedToStart && tail.Count == 0)
+        if (resource is ContainerResource && state == KnownResourceStates.FailedToStart && tail.Count == 0)
         {
             return new($"{context.ContainerRuntime ?? "the engine"} could not create the container (DCP keeps its reason in its own log)",
                 $"see it with `./cartrita up --Logging:LogLevel:Aspire.Hosting.Dcp=Debug`, or run without containers: ./cartrita up --Cartrita:Infrastructure=processes");

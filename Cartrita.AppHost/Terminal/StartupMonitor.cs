@@ -219,7 +219,7 @@ internal sealed class StartupMonitor(
             : state == KnownResourceStates.RuntimeUnhealthy ? "the container runtime is not healthy"
             : tracked.HasExited && !tracked.IsReady
                 ? exitCode is { } code ? $"it exited with code {code.ToString(CultureInfo.InvariantCulture)}" : "it exited"
-            : KnownFailures.FatalHealthReport(tracked.Snapshot) is { } report ? $"its health check fails: {report}"
+            : KnownFailures.FatalHealthReport(tracked.Snapshot?.HealthReports ?? []) is { } report ? $"its health check fails: {report}"
             : null;
         return reason is null ? null : new Failure(tracked.Resource, reason);
     }
@@ -290,7 +290,7 @@ internal sealed class StartupMonitor(
         {
             snapshot = _resources[resource.Name].Snapshot;
         }
-        var diagnosis = KnownFailures.Diagnose(subject, snapshot, lines, context, failure.TimedOut);
+        var diagnosis = KnownFailures.Diagnose(subject, snapshot?.State?.Text, snapshot?.HealthReports ?? [], lines, context, failure.TimedOut);
         var stop = !keepOpenOnFailure && !lifetime.ApplicationStopping.IsCancellationRequested;
         terminal.Failure(subject.Name, reason, diagnosis, lines, _mask!, stop);
         if (stop)
