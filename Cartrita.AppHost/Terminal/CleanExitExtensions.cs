@@ -13,11 +13,18 @@ public static class CleanExitExtensions
     /// before the process ends: a start cancelled by a failure returns from <c>Run</c> without stopping it, and DCP then
     /// cleaned up only after the process had gone, so an immediate <c>./cartrita up</c> found its own Redis still on the
     /// port. With <c>DcpPublisher:WaitForResourceCleanup</c> (appsettings.json) the stop waits until DCP reports every
-    /// process and container gone.
+    /// process and container gone. Only in the AppHost's own process.
     /// </summary>
     /// <param name="app">The built application.</param>
     public static void RunAndWaitForCleanup(this DistributedApplication app)
     {
+        // Under Aspire.Hosting.Testing this Run is the test's own run of the application: its exceptions and its stop
+        // belong to the test.
+        if (!AppHostProcess.OwnsTheTerminal)
+        {
+            app.Run();
+            return;
+        }
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
         try
         {
