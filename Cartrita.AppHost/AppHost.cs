@@ -39,7 +39,7 @@ builder.PublishStackState(options.DataDirectory, cartritaDb, redis)
        .WriteResourceLogs(options.DataDirectory);
 
 // Services
-var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orchestrator", "cartrita.orchestrator.main:app", options.Orchestrator.Reload)
+var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orchestrator", "cartrita.orchestrator.main:app", options.Orchestrator.Reload, options.Tools.Python)
     .WithPort(CartritaInfrastructureExtensions.PortOrAny(options.Ports.Orchestrator))
     .WithExternalHttpEndpoints()
     .WithReference(cartritaDb)

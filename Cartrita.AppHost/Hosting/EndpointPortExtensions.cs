@@ -12,10 +12,13 @@ public static class EndpointPortExtensions
     /// <param name="endpointName">The endpoint to pin; <c>http</c> by default.</param>
     /// <returns>The resource builder.</returns>
     public static IResourceBuilder<T> WithPort<T>(this IResourceBuilder<T> builder, int? port, string endpointName = "http")
-        where T : IResourceWithEndpoints =>
-        builder.WithEndpoint(endpointName, endpoint =>
+        where T : IResourceWithEndpoints
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.WithEndpoint(endpointName, endpoint =>
         {
             endpoint.Port = port;
             endpoint.TargetPort = port;
         });
+    }
 }

@@ -14,6 +14,9 @@ public static class EnvironmentExtensions
     /// <param name="value">The configured value, or <see langword="null"/>.</param>
     /// <returns>The resource builder.</returns>
     public static IResourceBuilder<T> WithEnvironmentIfSet<T>(this IResourceBuilder<T> builder, string name, int? value)
-        where T : IResourceWithEnvironment =>
-        value is { } configured ? builder.WithEnvironment(name, configured.ToString(CultureInfo.InvariantCulture)) : builder;
+        where T : IResourceWithEnvironment
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return value is { } configured ? builder.WithEnvironment(name, configured.ToString(CultureInfo.InvariantCulture)) : builder;
+    }
 }

@@ -20,6 +20,8 @@ public static partial class CartritaContainerExtensions
     public static string CartritaDataVolumeName<T>(this IResourceBuilder<T> builder, CartritaOptions options, string publishedName)
         where T : ContainerResource
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
         if (builder.ApplicationBuilder.ExecutionContext.IsPublishMode)
         {
             return publishedName;
@@ -35,8 +37,12 @@ public static partial class CartritaContainerExtensions
     /// <param name="options">The resolved options.</param>
     /// <returns>The builder.</returns>
     public static IResourceBuilder<T> WithCartritaRegistry<T>(this IResourceBuilder<T> builder, CartritaOptions options)
-        where T : ContainerResource =>
-        options.Containers.Registry is { Length: > 0 } registry ? builder.WithImageRegistry(registry) : builder;
+        where T : ContainerResource
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        return options.Containers.Registry is { Length: > 0 } registry ? builder.WithImageRegistry(registry) : builder;
+    }
 
     /// <summary>Fails with the fix when <c>Cartrita:Containers:VolumePrefix</c> cannot start a Docker/Podman volume name.</summary>
     /// <param name="options">The options as configured.</param>
@@ -59,6 +65,7 @@ public static partial class CartritaContainerExtensions
     /// <returns>The builder.</returns>
     public static IResourceBuilder<RedisResource> WithRedisServerAsPid1(this IResourceBuilder<RedisResource> builder)
     {
+        ArgumentNullException.ThrowIfNull(builder);
         if (!builder.ApplicationBuilder.ExecutionContext.IsRunMode)
         {
             return builder;

@@ -26,6 +26,7 @@ public static class CartritaInfrastructureExtensions
     /// <returns>The options, with <see cref="CartritaOptions.Infrastructure"/> resolved to containers or processes.</returns>
     public static CartritaOptions GetCartritaOptions(this IDistributedApplicationBuilder builder)
     {
+        ArgumentNullException.ThrowIfNull(builder);
         var options = builder.Configuration.GetSection(CartritaOptions.SectionName).Get<CartritaOptions>() ?? new CartritaOptions();
         var repositoryRoot = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, ".."));
         options.DataDirectory = Path.GetFullPath(options.DataDirectory, repositoryRoot);
@@ -72,6 +73,10 @@ public static class CartritaInfrastructureExtensions
         IResourceBuilder<ParameterResource> userName,
         IResourceBuilder<ParameterResource> password)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(userName);
+        ArgumentNullException.ThrowIfNull(password);
         var port = PortOrAny(options.Ports.Postgres);
         if (options.Infrastructure == InfrastructureMode.Containers)
         {
@@ -98,6 +103,9 @@ public static class CartritaInfrastructureExtensions
         [ResourceName] string name,
         IResourceBuilder<ParameterResource> password)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(password);
         var port = PortOrAny(options.Ports.Redis);
         if (options.Infrastructure == InfrastructureMode.Containers)
         {
@@ -114,15 +122,20 @@ public static class CartritaInfrastructureExtensions
     /// <summary>The database's URL (<c>postgresql://user:password@host:port/database</c>), for clients configured by URL.</summary>
     /// <param name="builder">A PostgreSQL database resource.</param>
     /// <returns>The URL as a reference expression, resolved when the server's endpoint is allocated.</returns>
-    public static ReferenceExpression DatabaseUrl(this IResourceBuilder<IResourceWithConnectionString> builder) =>
-        builder.Resource.GetConnectionProperty("Uri");
+    public static ReferenceExpression DatabaseUrl(this IResourceBuilder<IResourceWithConnectionString> builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.Resource.GetConnectionProperty("Uri");
+    }
 
     /// <summary>A Redis URL (<c>redis://:password@host:port/n</c>) for database <paramref name="database"/>.</summary>
     /// <param name="builder">A Redis resource (container or process).</param>
     /// <param name="database">The Redis database number.</param>
     /// <returns>The URL as a reference expression.</returns>
-    public static ReferenceExpression RedisUrl(this IResourceBuilder<IResourceWithConnectionString> builder, int database = 0) =>
-        builder.Resource switch
+    public static ReferenceExpression RedisUrl(this IResourceBuilder<IResourceWithConnectionString> builder, int database = 0)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.Resource switch
         {
             // Built from parts: Aspire's RedisResource.UriExpression writes the binding's scheme, which is "tcp" in a manifest.
             RedisResource container => ReferenceExpression.Create(
@@ -130,6 +143,7 @@ public static class CartritaInfrastructureExtensions
             RedisProcessResource process => ReferenceExpression.Create($"{process.UriExpression}/{database.ToString(System.Globalization.CultureInfo.InvariantCulture)}"),
             var other => throw new ArgumentException($"'{other.Name}' is not a Redis resource.", nameof(builder)),
         };
+    }
 
     internal static int? PortOrAny(int port) => port > 0 ? port : null;
 }

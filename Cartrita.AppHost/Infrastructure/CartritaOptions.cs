@@ -96,7 +96,11 @@ public sealed class CartritaOptions
     {
         public string PostgresBinDirectory { get; set; } = "/usr/lib/postgresql/15/bin";
         public string RedisServer { get; set; } = "/usr/bin/redis-server";
-        public string Python { get; set; } = UvicornAppResourceBuilderExtensions.SystemPython;
+        /// <summary>
+        /// The interpreter that runs the orchestrator (the preflight checks its packages); unset: the orchestrator's
+        /// <c>.venv/bin/python</c> when that exists, else Debian's <c>/usr/bin/python3</c>, which carries them.
+        /// </summary>
+        public string? Python { get; set; }
     }
 }
 

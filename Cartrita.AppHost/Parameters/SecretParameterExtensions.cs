@@ -17,6 +17,7 @@ public static class SecretParameterExtensions
     public static IResourceBuilder<ParameterResource> AddGeneratedSecret(
         this IDistributedApplicationBuilder builder, [ResourceName] string name, int minLength = 24)
     {
+        ArgumentNullException.ThrowIfNull(builder);
         var configured = builder.Configuration[$"Parameters:{name}"];
         if (configured is not null && configured.Length < minLength)
         {
@@ -34,7 +35,10 @@ public static class SecretParameterExtensions
     /// <param name="builder">The distributed application builder.</param>
     /// <param name="name">The parameter name.</param>
     /// <returns>The parameter's resource builder.</returns>
-    public static IResourceBuilder<ParameterResource> AddOptionalSecret(this IDistributedApplicationBuilder builder, [ResourceName] string name) =>
+    public static IResourceBuilder<ParameterResource> AddOptionalSecret(this IDistributedApplicationBuilder builder, [ResourceName] string name)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
         // Not AddParameter(name, value: ""): a parameter with a fixed value never reads configuration.
-        builder.AddParameter(name, () => builder.Configuration[$"Parameters:{name}"] ?? "", secret: true);
+        return builder.AddParameter(name, () => builder.Configuration[$"Parameters:{name}"] ?? "", secret: true);
+    }
 }

@@ -23,6 +23,8 @@ public static class ContainerImagePreflightExtensions
     /// <returns>The builder.</returns>
     public static IDistributedApplicationBuilder EnsureContainerImages(this IDistributedApplicationBuilder builder, CartritaOptions options)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
         if (!builder.ExecutionContext.IsRunMode || options.ContainerRuntime is not { } runtime)
         {
             return builder;

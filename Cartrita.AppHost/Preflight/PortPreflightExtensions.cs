@@ -14,6 +14,7 @@ public static class PortPreflightExtensions
     /// <returns>The builder.</returns>
     public static IDistributedApplicationBuilder EnsurePortsAreFree(this IDistributedApplicationBuilder builder)
     {
+        ArgumentNullException.ThrowIfNull(builder);
         if (!builder.ExecutionContext.IsRunMode)
         {
             return builder;

@@ -19,6 +19,8 @@ public static class PrerequisitePreflightExtensions
     /// <returns>The builder.</returns>
     public static IDistributedApplicationBuilder EnsurePrerequisites(this IDistributedApplicationBuilder builder, CartritaOptions options)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
         if (!builder.ExecutionContext.IsRunMode)
         {
             return builder;
@@ -28,13 +30,6 @@ public static class PrerequisitePreflightExtensions
         var postgres = new PostgresBinaries(options.Tools.PostgresBinDirectory);
         List<Prerequisite> prerequisites =
         [
-            new("Python packages for the orchestrator (fastapi, uvicorn, psycopg, redis, jwt, prometheus_client)",
-                // find_spec locates the packages without importing them: ~0.05 s instead of 1–3 s for the imports.
-                async () => (await CommandLine.RunAsync(options.Tools.Python,
-                    ["-c", "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))",
-                        "fastapi", "uvicorn", "psycopg", "psycopg_pool", "redis", "jwt", "prometheus_client"],
-                    timeout: TimeSpan.FromSeconds(20))).Succeeded,
-                $"{sudo}eng/install.sh apt   (Debian's python3-fastapi, python3-uvicorn, python3-psycopg, …; used by {options.Tools.Python})"),
             new("Node.js and npm (for the frontend)",
                 () => Task.FromResult(IsOnPath("node") && IsOnPath("npm")),
                 $"{sudo}apt-get install -y nodejs npm"),
@@ -55,11 +50,15 @@ public static class PrerequisitePreflightExtensions
             ]);
         }
 
-        builder.Eventing.Subscribe<BeforeStartEvent>(async (_, _) =>
+        builder.Eventing.Subscribe<BeforeStartEvent>(async (@event, _) =>
         {
-            // The checks are independent (the Python import alone takes a second or two): run them side by side.
-            var present = await Task.WhenAll(prerequisites.Select(prerequisite => prerequisite.IsPresent()));
-            var missing = prerequisites.Where((_, index) => !present[index]).ToList();
+            // The interpreter each Python application really runs with (Cartrita:Tools:Python, its .venv, or the system's).
+            var checks = prerequisites
+                .Concat(@event.Model.Resources.OfType<UvicornAppResource>().Select(app => PythonPackages(app, sudo)))
+                .ToList();
+            // The checks are independent: run them side by side.
+            var present = await Task.WhenAll(checks.Select(prerequisite => prerequisite.IsPresent()));
+            var missing = checks.Where((_, index) => !present[index]).ToList();
             if (missing.Count > 0)
             {
                 throw new DistributedApplicationException(
@@ -70,6 +69,15 @@ public static class PrerequisitePreflightExtensions
         });
         return builder;
     }
+
+    private static Prerequisite PythonPackages(UvicornAppResource app, string sudo) =>
+        new($"Python packages for {app.Name} (fastapi, uvicorn, psycopg, redis, jwt, prometheus_client) in {app.Command}",
+            // find_spec locates the packages without importing them: ~0.05 s instead of 1–3 s for the imports.
+            async () => (await CommandLine.RunAsync(app.Command,
+                ["-c", "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in sys.argv[1:]))",
+                    "fastapi", "uvicorn", "psycopg", "psycopg_pool", "redis", "jwt", "prometheus_client"],
+                timeout: TimeSpan.FromSeconds(20))).Succeeded,
+            $"{sudo}eng/install.sh apt   (Debian's python3-fastapi, python3-uvicorn, python3-psycopg, … for /usr/bin/python3), or set Cartrita:Tools:Python to an interpreter that has them");
 
     // As a shell finds a command: an executable file of that name in a PATH folder (without running it: `npm --version`
     // alone takes ~0.5 s).

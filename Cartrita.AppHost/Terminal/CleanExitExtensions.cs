@@ -18,6 +18,7 @@ public static class CleanExitExtensions
     /// <param name="app">The built application.</param>
     public static void RunAndWaitForCleanup(this DistributedApplication app)
     {
+        ArgumentNullException.ThrowIfNull(app);
         // Under Aspire.Hosting.Testing this Run is the test's own run of the application: its exceptions and its stop
         // belong to the test.
         if (!AppHostProcess.OwnsTheTerminal)

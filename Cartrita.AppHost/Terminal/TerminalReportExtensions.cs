@@ -23,6 +23,8 @@ public static class TerminalReportExtensions
     /// <returns>The builder.</returns>
     public static IDistributedApplicationBuilder ReportStartupInTerminal(this IDistributedApplicationBuilder builder, CartritaOptions options)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
         if (!builder.ExecutionContext.IsRunMode || !AppHostProcess.OwnsTheTerminal)
         {
             return builder;

@@ -6,8 +6,8 @@ namespace Cartrita.MigrationService.Migrations
 {
     /// <summary>
     /// Lets PostgreSQL build the memories' HNSW index with parallel workers. The vectors are stored out of line (TOAST),
-    /// so the heap looks small and the planner would otherwise give an index build no worker: 230–267 s against
-    /// 107–188 s for 100,000 memories in the first benchmark run. Storage parameter only; the model does not change.
+    /// so the heap looks small and the planner would otherwise give an index build no worker (the build times are in
+    /// BENCHMARKS.md). Storage parameter only; the model does not change.
     /// </summary>
     public partial class MemoriesParallelIndexBuilds : Migration
     {

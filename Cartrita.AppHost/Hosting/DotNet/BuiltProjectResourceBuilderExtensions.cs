@@ -24,6 +24,7 @@ public static class BuiltProjectResourceBuilderExtensions
         this IDistributedApplicationBuilder builder, [ResourceName] string name)
         where TProject : IProjectMetadata, new()
     {
+        ArgumentNullException.ThrowIfNull(builder);
         var projectPath = new TProject().ProjectPath;
         var output = OutputAssembly(projectPath, typeof(TProject).Assembly);
 

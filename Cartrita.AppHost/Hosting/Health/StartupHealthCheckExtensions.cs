@@ -26,6 +26,7 @@ public static class StartupHealthCheckExtensions
         this IResourceBuilder<T> builder, TimeSpan? interval = null, TimeSpan? budget = null)
         where T : IResource
     {
+        ArgumentNullException.ThrowIfNull(builder);
         var resource = builder.Resource;
         var polling = new StartupPolling(interval ?? DefaultInterval, budget ?? DefaultBudget);
 

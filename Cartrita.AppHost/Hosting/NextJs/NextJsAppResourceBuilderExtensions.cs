@@ -29,6 +29,7 @@ public static class NextJsAppResourceBuilderExtensions
         string appDirectory,
         NextJsMode mode = NextJsMode.Production)
     {
+        ArgumentNullException.ThrowIfNull(builder);
         var resource = new NextJsAppResource(name, Path.GetFullPath(appDirectory, builder.AppHostDirectory), mode);
         var endpoint = resource.HttpEndpoint;
 

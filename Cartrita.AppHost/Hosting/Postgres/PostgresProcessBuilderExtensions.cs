@@ -35,6 +35,9 @@ public static class PostgresProcessBuilderExtensions
         int? port = null,
         string binDirectory = PostgresBinaries.DefaultBinDirectory)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(userName);
+        ArgumentNullException.ThrowIfNull(password);
         var binaries = new PostgresBinaries(binDirectory);
         var account = ServiceAccount.NonRoot(ServiceUser);
         dataDirectory = Path.GetFullPath(dataDirectory);
@@ -55,9 +58,9 @@ public static class PostgresProcessBuilderExtensions
                 "-c", "listen_addresses=127.0.0.1",
                 "-c", "unix_socket_directories=",
                 // pgvector's HNSW graph must fit in memory: an index build slows several-fold once it outgrows
-                // maintenance_work_mem (512MB holds ~60k 1536-d vectors), and a search copies every graph page it
-                // visits in from the OS cache unless the index fits in shared_buffers (~8 KB per memory). Measured in
-                // BENCHMARKS.md: search p50 9.3 ms → 4.3–4.5 ms at 100k memories. The rest stays at the defaults.
+                // maintenance_work_mem, and a search copies every graph page it visits in from the OS cache unless the
+                // index fits in shared_buffers (figures: BENCHMARKS.md, "Search: 9.3 ms → 4.3–4.5 ms p50"). The rest
+                // stays at the defaults.
                 "-c", "shared_buffers=1GB",
                 "-c", "maintenance_work_mem=1GB",
             ])])
@@ -104,6 +107,7 @@ public static class PostgresProcessBuilderExtensions
         [ResourceName] string name,
         string? databaseName = null)
     {
+        ArgumentNullException.ThrowIfNull(builder);
         var database = new PostgresProcessDatabaseResource(name, databaseName ?? name, builder.Resource);
         builder.Resource.AddDatabase(database);
 

@@ -14,26 +14,32 @@ public static class UvicornAppResourceBuilderExtensions
 
     /// <summary>
     /// Adds a Python ASGI application run by <c>python -m uvicorn <paramref name="app"/></c> from
-    /// <paramref name="appDirectory"/>. The interpreter is <c>appDirectory/.venv/bin/python</c> when that virtual
-    /// environment exists, else <see cref="SystemPython"/>. In run mode uvicorn reloads on code changes; in publish mode
-    /// the application is built as a container from the Dockerfile in <paramref name="appDirectory"/>.
+    /// <paramref name="appDirectory"/>. The interpreter is <paramref name="python"/> when given, else
+    /// <c>appDirectory/.venv/bin/python</c> when that virtual environment exists, else <see cref="SystemPython"/>; it is
+    /// the resource's command, so a preflight can check what really runs. In run mode uvicorn reloads on code changes;
+    /// in publish mode the application is built as a container from the Dockerfile in <paramref name="appDirectory"/>.
     /// </summary>
     /// <param name="builder">The distributed application builder.</param>
     /// <param name="name">The resource name.</param>
     /// <param name="appDirectory">The application folder, relative to the AppHost project.</param>
     /// <param name="app">The ASGI application, as <c>module:attribute</c>.</param>
     /// <param name="reload">Whether uvicorn restarts on code changes (run mode only).</param>
+    /// <param name="python">The interpreter; <see langword="null"/> for the virtual environment or the system's.</param>
     /// <returns>The resource builder, with an <c>http</c> endpoint whose port is also in <c>PORT</c>.</returns>
     public static IResourceBuilder<UvicornAppResource> AddUvicornApp(
         this IDistributedApplicationBuilder builder,
         [ResourceName] string name,
         string appDirectory,
         string app,
-        bool reload = true)
+        bool reload = true,
+        string? python = null)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(appDirectory);
+        ArgumentException.ThrowIfNullOrEmpty(app);
         appDirectory = Path.GetFullPath(appDirectory, builder.AppHostDirectory);
         var virtualEnvironmentPython = Path.Combine(appDirectory, ".venv", "bin", "python");
-        var python = File.Exists(virtualEnvironmentPython) ? virtualEnvironmentPython : SystemPython;
+        python ??= File.Exists(virtualEnvironmentPython) ? virtualEnvironmentPython : SystemPython;
 
         var resource = new UvicornAppResource(name, python, appDirectory);
         var endpoint = resource.HttpEndpoint;

@@ -26,6 +26,8 @@ public static class RedisProcessBuilderExtensions
         int? port = null,
         string command = "/usr/bin/redis-server")
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(password);
         var resource = new RedisProcessResource(name, command, Path.GetFullPath(dataDirectory), password.Resource);
 
         string? connectionString = null;

@@ -19,6 +19,8 @@ public static class BackupCommandExtensions
     public static IResourceBuilder<IResourceWithConnectionString> WithBackupCommands(
         this IResourceBuilder<IResourceWithConnectionString> database, BackupOptions options, IResourceBuilder<IResource> migrations)
     {
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(migrations);
         var server = database.Resource is IResourceWithParent { Parent: var parent }
             ? database.ApplicationBuilder.CreateResourceBuilder(parent)
             : throw new ArgumentException($"'{database.Resource.Name}' is not a database inside a server.", nameof(database));

@@ -11,6 +11,7 @@ public static class RedisCommandExtensions
     /// <returns>The builder.</returns>
     public static IResourceBuilder<IResourceWithConnectionString> WithFlushCommand(this IResourceBuilder<IResourceWithConnectionString> builder)
     {
+        ArgumentNullException.ThrowIfNull(builder);
         var isDevelopment = builder.ApplicationBuilder.Environment.IsDevelopment();
         var redis = builder.Resource;
         return builder.WithCommand("flush", "Flush",

@@ -28,6 +28,7 @@ public static class DockerfilePublishingExtensions
         this IResourceBuilder<T> builder, string dockerfile, string? context = null, int? containerPort = null)
         where T : IResourceWithEnvironment
     {
+        ArgumentNullException.ThrowIfNull(builder);
         if (!builder.ApplicationBuilder.ExecutionContext.IsPublishMode)
         {
             return builder;
@@ -67,6 +68,7 @@ public static class DockerfilePublishingExtensions
     public static IResourceBuilder<T> PublishWithSchemaSchemes<T>(this IResourceBuilder<T> builder)
         where T : IResource
     {
+        ArgumentNullException.ThrowIfNull(builder);
         if (builder.ApplicationBuilder.ExecutionContext.IsPublishMode)
         {
             foreach (var endpoint in builder.Resource.Annotations.OfType<EndpointAnnotation>())

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Hosting;
 namespace Aspire.Hosting;
 
 /// <summary>What the AppHost leaves in the data folder so that terminal commands can work against the running stack.</summary>
-public static class OperationsExtensions
+public static class StackStateExtensions
 {
     /// <summary>
     /// While the AppHost runs, keeps <c>run/stack.json</c> in <paramref name="dataDirectory"/> (owner-only) with the
@@ -21,6 +21,9 @@ public static class OperationsExtensions
         this IDistributedApplicationBuilder builder, string dataDirectory,
         IResourceBuilder<IResourceWithConnectionString> database, IResourceBuilder<IResourceWithConnectionString> redis)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(redis);
         if (!builder.ExecutionContext.IsRunMode)
         {
             return builder;

@@ -22,6 +22,8 @@ public static class MigrationCommandExtensions
         this IResourceBuilder<T> builder, IResourceBuilder<IResourceWithConnectionString> database)
         where T : IResource
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(database);
         var worker = builder.Resource;
         builder.WithCommand("run-migrations", "Run migrations again",
             context => RunWorkerAsync(context.Services, worker, context.CancellationToken),
@@ -46,6 +48,9 @@ public static class MigrationCommandExtensions
         this IResourceBuilder<T> builder, IResourceWithConnectionString database, IResource worker)
         where T : IResource
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(worker);
         var isDevelopment = builder.ApplicationBuilder.Environment.IsDevelopment();
         return builder.WithCommand("reset-database", "Reset development database",
             async context =>

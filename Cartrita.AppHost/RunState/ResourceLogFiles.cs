@@ -19,6 +19,7 @@ public static class ResourceLogFilesExtensions
     /// <returns>The builder.</returns>
     public static IDistributedApplicationBuilder WriteResourceLogs(this IDistributedApplicationBuilder builder, string dataDirectory)
     {
+        ArgumentNullException.ThrowIfNull(builder);
         if (!builder.ExecutionContext.IsRunMode)
         {
             return builder;
