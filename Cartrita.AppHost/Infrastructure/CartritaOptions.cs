@@ -33,13 +33,16 @@ public sealed class CartritaOptions
     /// <summary>Passed to the orchestrator as TESTING (test suites set it).</summary>
     public bool Testing { get; set; }
 
-    /// <summary>Host ports; 0 lets the orchestrator pick a free one (the tests do this).</summary>
+    /// <summary>
+    /// Host ports. Their values live in one place, <c>Cartrita:Ports</c> in appsettings.json (where <c>./cartrita doctor</c>
+    /// reads them too; the dashboard's are in the http launch profile); 0, or unset, lets DCP pick a free one (the tests do this).
+    /// </summary>
     public sealed class PortOptions
     {
-        public int Postgres { get; set; } = 5432;
-        public int Redis { get; set; } = 6379;
-        public int Orchestrator { get; set; } = 8000;
-        public int Frontend { get; set; } = 3000;
+        public int Postgres { get; set; }
+        public int Redis { get; set; }
+        public int Orchestrator { get; set; }
+        public int Frontend { get; set; }
     }
 
     public sealed class FrontendOptions
