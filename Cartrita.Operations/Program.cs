@@ -3,7 +3,7 @@ using Cartrita.Operations.Backups;
 using Cartrita.Operations.Stack;
 
 // The terminal side of Cartrita's operations; `./cartrita backup|restore|reset` call this against the running stack.
-//   backup [--keep N]          restore FILE          reset
+//   backup [--keep N]          restore FILE          reset --migrations-worker DLL
 // Options: --data-dir DIR (the AppHost's Cartrita:DataDirectory), --backups DIR, --keep N.
 var arguments = CommandLineArguments.Parse(args);
 var options = new BackupOptions
@@ -33,15 +33,15 @@ try
             Console.WriteLine($"Restored {source}");
             break;
         case "reset":
-            if (!string.Equals(stack.Environment, "Development", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new OperationFailedException($"Refused: the running AppHost's environment is {stack.Environment}; the database is reset only in Development.");
-            }
-            await PostgresBackups.RecreateAsync(database);
-            Console.WriteLine("Database recreated empty; use the dashboard's \"Run migrations again\" on 'migrations' (or restart the stack) to apply the schema.");
+            DatabaseReset.EnsureAllowed(stack.Environment);
+            var worker = arguments.Option("--migrations-worker")
+                ?? throw new OperationFailedException("reset needs --migrations-worker PATH/Cartrita.MigrationService.dll (./cartrita reset passes it).");
+            await DatabaseReset.ResetAsync(stack.Environment, database,
+                cancellationToken => DatabaseReset.RunWorkerAsync(worker, database, line => Console.WriteLine($"  migrations | {line}"), cancellationToken));
+            Console.WriteLine("Database reset: recreated empty and migrated (as the dashboard's \"Reset development database\").");
             break;
         default:
-            Console.Error.WriteLine("usage: backup [--keep N] | restore [FILE] | reset   (options: --data-dir DIR --backups DIR)");
+            Console.Error.WriteLine("usage: backup [--keep N] | restore [FILE] | reset --migrations-worker DLL   (options: --data-dir DIR --backups DIR)");
             return 2;
     }
     return 0;

@@ -51,16 +51,23 @@ public static class MigrationCommandExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(database);
         ArgumentNullException.ThrowIfNull(worker);
+        var environment = builder.ApplicationBuilder.Environment.EnvironmentName;
         var isDevelopment = builder.ApplicationBuilder.Environment.IsDevelopment();
         return builder.WithCommand("reset-database", "Reset development database",
             async context =>
             {
-                if (!isDevelopment)
+                ExecuteCommandResult? migrated = null;
+                try
                 {
-                    return CommandResults.Failure("Refused: the database is reset only when the AppHost environment is Development.");
+                    await DatabaseReset.ResetAsync(environment, await database.GetConnectionStringAsync(context.CancellationToken) ?? "",
+                        async cancellationToken => migrated = await RunWorkerAsync(context.Services, worker, cancellationToken),
+                        context.CancellationToken);
                 }
-                await PostgresBackups.RecreateAsync(await database.GetConnectionStringAsync(context.CancellationToken) ?? "", context.CancellationToken);
-                return await RunWorkerAsync(context.Services, worker, context.CancellationToken);
+                catch (OperationFailedException ex)
+                {
+                    return CommandResults.Failure(ex.Message);
+                }
+                return migrated!;
             },
             new CommandOptions
             {

@@ -140,6 +140,61 @@ public sealed class OperationsTests(StackFixture stack)
     }
 
     [Fact]
+    public async Task Dashboard_reset_leaves_an_empty_fully_migrated_database()
+    {
+        await CreateProbeAsync();
+
+        var reset = await RunCommandAsync("postgres", "reset-database");
+
+        Assert.True(reset.Success, reset.Message);
+        await AssertResetAsync();
+    }
+
+    [Fact]
+    public async Task Terminal_reset_is_the_same_reset_as_the_dashboards()
+    {
+        await CreateProbeAsync();
+        var dataDirectory = TestStack.CreateDataDirectory();
+        new StackState
+        {
+            Database = await stack.App.GetConnectionStringAsync("cartrita"),
+            Environment = "Development",
+            AppHostProcessId = Environment.ProcessId,
+        }.Write(dataDirectory);
+        var worker = Path.Combine(RepositoryRoot, "Cartrita.MigrationService", "bin", "Debug", "net10.0", "Cartrita.MigrationService.dll");
+
+        var (exitCode, output) = await RunAsync("dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "Cartrita.Operations.dll"), "reset", "--data-dir", dataDirectory, "--migrations-worker", worker]);
+
+        Assert.True(exitCode == 0, output);
+        Assert.Contains("Database reset: recreated empty and migrated", output);
+        await AssertResetAsync();
+        TestStack.DeleteDataDirectory(dataDirectory);
+    }
+
+    private Task CreateProbeAsync() => ExecuteAsync("""
+        CREATE TABLE IF NOT EXISTS ops_probe (id int PRIMARY KEY, payload text NOT NULL, embedding vector(3) NOT NULL);
+        INSERT INTO ops_probe VALUES (7, 'gone after a reset', '[7,7,7]') ON CONFLICT (id) DO NOTHING;
+        """);
+
+    /// <summary>No table of before the reset, every migration applied, and the orchestrator serving on the new database.</summary>
+    private async Task AssertResetAsync()
+    {
+        // The reset ended every session on the old database, our pooled ones too.
+        NpgsqlConnection.ClearAllPools();
+        await using var connection = await OpenAsync();
+        await using var probe = new NpgsqlCommand("SELECT to_regclass('public.ops_probe') IS NULL AND to_regclass('public.memories') IS NOT NULL", connection);
+        Assert.True((bool)(await probe.ExecuteScalarAsync())!, "the reset kept the old tables or applied no schema");
+        await using var history = new NpgsqlCommand("""SELECT count(*) FROM "__EFMigrationsHistory" """, connection);
+        var migrations = Directory.GetFiles(Path.Combine(RepositoryRoot, "Cartrita.MigrationService", "Migrations"), "2*.cs")
+            .Count(file => !file.EndsWith(".Designer.cs", StringComparison.Ordinal));
+        Assert.Equal(migrations, (long)(await history.ExecuteScalarAsync())!);
+
+        using var client = stack.App.CreateHttpClient("ai-orchestrator", "http");
+        await WaitUntilAsync(async () => (await client.GetAsync("/health")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
     public async Task Terminal_reset_refuses_outside_development()
     {
         var dataDirectory = TestStack.CreateDataDirectory();
