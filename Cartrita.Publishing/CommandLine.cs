@@ -155,9 +155,7 @@ public sealed class Publisher
     private static string DefaultName(AspireManifest manifest)
     {
         // An application name for images and networks: the AppHost folder's name without ".AppHost".
-        var folder = Path.GetFileName(manifest.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).ToLowerInvariant();
-        folder = folder.Replace(".apphost", "", StringComparison.Ordinal);
-        var name = new string([.. folder.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')]).Trim('-');
-        return name.Length == 0 ? "app" : name;
+        var folder = Path.GetFileName(manifest.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        return DnsName.Slug(folder.Replace(".apphost", "", StringComparison.OrdinalIgnoreCase), whenEmpty: "app");
     }
 }

@@ -39,6 +39,8 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
     /// <param name="sources">The manifest and profile names for the header.</param>
     public PublishOutput Publish(string outputDirectory, params string[] sources)
     {
+        ArgumentNullException.ThrowIfNull(outputDirectory);
+        ArgumentNullException.ThrowIfNull(sources);
         var output = new PublishOutput(outputDirectory);
         var context = new Context(plan, values, output);
         var header = PublishOutput.Header("publish compose", sources);
@@ -71,7 +73,11 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
     }
 
     /// <summary>Escapes text for Compose, which would otherwise interpolate <c>$NAME</c>.</summary>
-    public static string Escape(string text) => text.Replace("$", "$$", StringComparison.Ordinal);
+    public static string Escape(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return text.Replace("$", "$$", StringComparison.Ordinal);
+    }
 
     private sealed class Context(DeploymentPlan plan, ParameterValues values, PublishOutput output)
     {
@@ -245,6 +251,8 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
         private void Volumes(Workload workload, ComposeService service)
         {
             var mounts = new List<string>();
+            // Named volumes keep the manifest's name as it is, not a DnsName.Slug: Docker takes dots and underscores
+            // (Aspire's generated names have them), and a renamed volume would be a new, empty one.
             foreach (var volume in workload.Volumes)
             {
                 _usedVolumes.Add(volume.Name);
@@ -254,7 +262,7 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
             // the image with its owner and mode (a tmpfs there would be root's under Podman).
             foreach (var path in workload.WritablePaths.Where(p => p.ImageDirectory is not null))
             {
-                var name = $"{workload.Name}-run";
+                var name = $"{workload.ServiceName}-run";
                 _usedVolumes.Add(name);
                 mounts.Add($"{name}:{path.ImageDirectory}");
             }
@@ -309,7 +317,7 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
                 return;
             }
             service.DependsOn = workload.Dependencies.ToDictionary(
-                d => ExpressionResolver.HostName(d.Target),
+                d => plan[d.Target].ServiceName,
                 d => new ComposeDependency
                 {
                     Condition = d.Condition switch

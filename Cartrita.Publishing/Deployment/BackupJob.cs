@@ -118,7 +118,7 @@ public sealed partial class DeploymentPlan
             : throw new PublishingException($"{where}: the Password of '{databaseResource}' must be one secret parameter (it is read from that parameter's secret).");
 
         var name = settings.Name ?? "backup";
-        if (workloads.Any(w => w.ServiceName == ExpressionResolver.HostName(name)))
+        if (workloads.Any(w => w.ServiceName == DnsName.Slug(name)))
         {
             throw new PublishingException($"{where}: name '{name}' is already a resource of the manifest; choose another 'name'.");
         }

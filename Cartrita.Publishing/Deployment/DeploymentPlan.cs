@@ -57,6 +57,15 @@ public sealed partial class DeploymentPlan
             }
         }
 
+        // A workload is reached under DnsName.Slug of its name (Compose service, Kubernetes objects, host names): two
+        // names with one slug would silently become one service.
+        if (manifest.Workloads.GroupBy(w => DnsName.Slug(w.Name)).FirstOrDefault(g => g.Count() > 1) is { } clash)
+        {
+            throw new PublishingException(
+                $"Resources {string.Join(" and ", clash.Select(w => $"'{w.Name}'"))} of {manifest.SourcePath} would share the name '{clash.Key}' " +
+                "in the deployment (a DNS name: lower case, other characters than letters and digits as '-'). Rename one.");
+        }
+
         var resolver = new ExpressionResolver(manifest);
         var drafts = manifest.Workloads.Select(w => WithDatabase(manifest, resolver, Draft(manifest, profile, resolver, w))).ToList();
         var byName = drafts.ToDictionary(d => d.Name, StringComparer.Ordinal);
@@ -211,7 +220,7 @@ public sealed partial class DeploymentPlan
     private static (WorkloadImage Image, KnownImage? Known, DockerfileInfo? Dockerfile) Image(
         AspireManifest manifest, DeploymentProfile profile, WorkloadResource resource)
     {
-        var imageName = $"{profile.Name}/{ExpressionResolver.HostName(resource.Name)}";
+        var imageName = $"{profile.Name}/{DnsName.Slug(resource.Name)}";
         switch (resource)
         {
             case ContainerResource { Build: { } build }:

@@ -46,8 +46,16 @@ public sealed class ParameterValues
         new([.. parameter.ToUpperInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]);
 
     /// <summary>The file name a secret parameter's value is kept under.</summary>
-    public static string SecretFileName(string parameter) =>
-        new([.. parameter.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' ? c : '-')]);
+    /// <remarks>
+    /// Also the Compose secret's name and the key in the Kubernetes Secret. Not a <see cref="DnsName.Slug"/>: file names and
+    /// Secret keys take dots and underscores, and the stored files under <c>secrets/</c> are found by this name (a generated
+    /// password a database was initialized with would otherwise be generated anew).
+    /// </remarks>
+    public static string SecretFileName(string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        return new([.. parameter.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' ? c : '-')]);
+    }
 
     /// <summary>Secret parameter values that came from the environment or were generated: the publisher stores them.</summary>
     public IReadOnlyDictionary<string, string> SecretsToStore => _secretsToStore;

@@ -90,8 +90,8 @@ public sealed record Workload
     /// <summary>The resource name.</summary>
     public required string Name { get; init; }
 
-    /// <summary>The DNS name (Compose service, Kubernetes objects): the resource name, lower-cased.</summary>
-    public string ServiceName => ExpressionResolver.HostName(Name);
+    /// <summary>The DNS name (Compose service, host in connection strings, Kubernetes objects): <see cref="DnsName.Slug"/> of the resource name.</summary>
+    public string ServiceName => DnsName.Slug(Name);
 
     /// <summary>The manifest resource.</summary>
     public required WorkloadResource Resource { get; init; }

@@ -13,9 +13,6 @@ public sealed class ExpressionResolver(AspireManifest manifest)
 {
     private readonly Dictionary<string, IReadOnlyDictionary<string, int>> _ports = new(StringComparer.Ordinal);
 
-    /// <summary>The host name of a workload: its resource name, lower-cased (a DNS label for Compose and Kubernetes).</summary>
-    public static string HostName(string resourceName) => resourceName.ToLowerInvariant();
-
     /// <summary>Resolves the expressions in <paramref name="template"/>.</summary>
     /// <param name="template">A manifest string.</param>
     /// <param name="where">Where it comes from, for messages (<c>resource 'frontend', env 'NEXT_PUBLIC_API_URL'</c>).</param>
@@ -151,7 +148,8 @@ public sealed class ExpressionResolver(AspireManifest manifest)
                 $"{where}: resource '{workload.Name}' has no binding '{bindingName}' (expression '{{{expression}}}'; " +
                 $"bindings: {(workload.Bindings.Count == 0 ? "none" : string.Join(", ", workload.Bindings.Select(b => b.Name)))}).");
         var port = TargetPorts(workload)[binding.Name].ToString(CultureInfo.InvariantCulture);
-        var host = HostName(workload.Name);
+        // The Compose service and the Kubernetes Service of the workload (Workload.ServiceName) are named so.
+        var host = DnsName.Slug(workload.Name);
         return property switch
         {
             "host" => host,
