@@ -4,7 +4,8 @@ namespace Cartrita.Data.Tests;
 
 /// <summary>
 /// The table/column contract of SCHEMA.md, checked against a migrated database with plain SQL, the way the Python
-/// orchestrator uses it. A change here is a change of that contract: update SCHEMA.md (and the Python side) with it.
+/// orchestrator uses it. A change here is a change of that contract: update SCHEMA.md (and the Python side) with it;
+/// the Python tests' schema.sql is regenerated from the migrations by eng/schema-sql.sh.
 /// </summary>
 [Collection(PostgresCollection.Name)]
 public sealed class SchemaContractTests(PostgresServer server)

@@ -249,15 +249,20 @@ class PostgresServer:
         return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user} password={password}"
 
     def apply_schema(self, dbname: str, user: str, password: str, schema_sql: Path) -> None:
-        """Extensions as the superuser, then the tables as the application role
-        (the way the migration worker leaves the database)."""
+        """Loads schema_sql, the migrations' idempotent script (eng/schema-sql.sh), the way the
+        migration worker leaves the database: the script's CREATE EXTENSION statements (the
+        migrations' own) first as the superuser, as the worker creates them before migrating
+        (vector is not a trusted extension), then the whole script as the application role."""
+        import re
+
         import psycopg
 
+        script = schema_sql.read_text(encoding="utf-8-sig")  # dotnet ef writes a BOM
         with psycopg.connect(self.superuser_dsn(dbname), autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            conn.execute('CREATE EXTENSION IF NOT EXISTS "uuid-ossp"')
+            for statement in re.findall(r"^\s*(CREATE EXTENSION IF NOT EXISTS [^;]+);", script, re.M):
+                conn.execute(statement)
         with psycopg.connect(self.dsn(user, password, dbname), autocommit=True) as conn:
-            conn.execute(schema_sql.read_text())
+            conn.execute(script)
 
     def log_tail(self, n: int = 30) -> str:
         try:
