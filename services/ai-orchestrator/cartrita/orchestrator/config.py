@@ -1,32 +1,12 @@
 """Settings for the AI orchestrator.
 
-Settings come ONLY from these environment variables:
+Settings come ONLY from the environment variables named by ``env=`` on the
+fields of :class:`Settings` (the README's Environment table describes them);
+a field without ``env=`` is a code default, never read from the environment.
+Values are stripped, and a blank value counts as unset.
 
-    DATABASE_URL        required, postgresql://USER:PASSWORD@HOST:PORT/DBNAME
-    REDIS_URL           optional (health reports redis as down while unset),
-                        redis://[:PASSWORD@]HOST:PORT/DB (rediss:// and unix:// work too)
-    OPENAI_API_KEY      optional provider key
-    ANTHROPIC_API_KEY   optional provider key
-    DEEPGRAM_API_KEY    optional provider key
-    JWT_SECRET_KEY      required, at least 32 characters
-    CARTRITA_API_KEY    optional service-to-service key
-    CARTRITA_ENV        development | production (default: production)
-    TESTING             true | false (default: false)
-
-    OPENAI_BASE_URL     optional, default https://api.openai.com/v1
-    ANTHROPIC_BASE_URL  optional, default https://api.anthropic.com
-    DEEPGRAM_BASE_URL   optional, default https://api.deepgram.com
-                        (test / proxy hooks: the provider clients talk to these)
-    RATE_LIMIT_REQUESTS        requests per client per window (default 120, 0 = off)
-    RATE_LIMIT_WINDOW_SECONDS  the window (default 60)
-    CORS_ALLOW_ORIGINS  comma-separated browser origins, or * (default: * in
-                        development, none in production)
-    MEMORY_EF_SEARCH    HNSW ef_search floor for memory searches (default 150;
-                        a search of k memories uses max(this, 2k))
-    CHAT_MEMORY_EF_SEARCH  the same for chat's memory context (default 40)
-
-Nothing else is read from the environment; the tunables below the env-backed
-fields are code defaults.
+Invalid settings raise :class:`ConfigError` listing every problem at once,
+naming the variable and the fix, never its value.
 
 Secrets are kept as ``pydantic.SecretStr`` so ``repr()``/``str()`` of the
 settings never shows them. Use :func:`redact` whenever a URL is logged.
@@ -37,41 +17,18 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from typing import Dict, List, Mapping, Optional, Tuple
-from urllib.parse import parse_qsl, unquote
+from contextvars import ContextVar
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseSettings, Field, SecretStr, ValidationError, validator
+from pydantic.fields import ModelField
 
 MIN_JWT_SECRET_LENGTH = 32
 
 #: Exit status used when the configuration is invalid (sysexits.h EX_CONFIG).
 EX_CONFIG = 78
 
-ENV_NAMES = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "DEEPGRAM_API_KEY",
-    "JWT_SECRET_KEY",
-    "CARTRITA_API_KEY",
-    "CARTRITA_ENV",
-    "TESTING",
-    "OPENAI_BASE_URL",
-    "ANTHROPIC_BASE_URL",
-    "DEEPGRAM_BASE_URL",
-    "RATE_LIMIT_REQUESTS",
-    "RATE_LIMIT_WINDOW_SECONDS",
-    "CORS_ALLOW_ORIGINS",
-    "MEMORY_EF_SEARCH",
-    "CHAT_MEMORY_EF_SEARCH",
-)
-
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
-DEFAULT_DEEPGRAM_BASE_URL = "https://api.deepgram.com"
-DEFAULT_RATE_LIMIT_REQUESTS = 120
-DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60
 #: recall@10 >= 0.95 on 100,000 x 1536 memories needed ef_search 80-150 (BENCHMARKS.md: 100 gave 0.947 in one run,
 #: 150 gave 0.956-0.964, p50 4.3 ms); 40 gave 0.86-0.89
 DEFAULT_MEMORY_EF_SEARCH = 150
@@ -93,6 +50,7 @@ _GENERATE_HINT = (
     "generate one with: "
     "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 )
+_EF_NOTE = "higher finds the true nearest memories more often, at more CPU per "
 
 
 class ConfigError(Exception):
@@ -110,29 +68,75 @@ class ConfigError(Exception):
         return "\n".join(lines) + "\n"
 
 
-class Settings(BaseModel):
-    # --- from the environment -------------------------------------------
-    database_url: SecretStr
-    redis_url: Optional[SecretStr] = None
-    openai_api_key: Optional[SecretStr] = None
-    anthropic_api_key: Optional[SecretStr] = None
-    deepgram_api_key: Optional[SecretStr] = None
-    jwt_secret_key: SecretStr
-    cartrita_api_key: Optional[SecretStr] = None
-    environment: str = "production"
-    testing: bool = False
-    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
-    anthropic_base_url: str = DEFAULT_ANTHROPIC_BASE_URL
-    deepgram_base_url: str = DEFAULT_DEEPGRAM_BASE_URL
+#: the mapping load_settings() reads (os.environ unless a caller passes its own, as the tests and the importer do)
+_ENVIRON: ContextVar[Optional[Mapping[str, str]]] = ContextVar("cartrita_environ", default=None)
+
+
+def _get(environ: Mapping[str, str], name: str) -> Optional[str]:
+    value = environ.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _environment_source(settings: BaseSettings) -> Dict[str, Any]:
+    """The fields that name an ``env=`` variable, from that variable when it is set and not blank.
+
+    Used instead of pydantic's own source, which would read every field (code defaults too) and JSON-decode
+    tuples."""
+    env = _ENVIRON.get()
+    env = os.environ if env is None else env
+    out: Dict[str, Any] = {}
+    for field in settings.__fields__.values():
+        name = field.field_info.extra.get("env")
+        value = _get(env, name) if name else None
+        if value is not None:
+            out[field.name] = value
+    return out
+
+
+def _env_name(field: ModelField) -> str:
+    return field.field_info.extra["env"]
+
+
+def _plain(value: Any) -> Any:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+class Settings(BaseSettings):
+    # --- from the environment (validated in this order, which is the order problems are reported in) ----------
+    database_url: SecretStr = Field(
+        ..., env="DATABASE_URL",
+        missing="DATABASE_URL is not set. Set it to the PostgreSQL URL, e.g. "
+                "DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/cartrita",
+    )
+    redis_url: Optional[SecretStr] = Field(None, env="REDIS_URL")
+    jwt_secret_key: SecretStr = Field(
+        ..., env="JWT_SECRET_KEY",
+        missing=f"JWT_SECRET_KEY is not set. Set it to a random secret of at least "
+                f"{MIN_JWT_SECRET_LENGTH} characters; {_GENERATE_HINT}",
+    )
+    openai_api_key: Optional[SecretStr] = Field(None, env="OPENAI_API_KEY")
+    anthropic_api_key: Optional[SecretStr] = Field(None, env="ANTHROPIC_API_KEY")
+    deepgram_api_key: Optional[SecretStr] = Field(None, env="DEEPGRAM_API_KEY")
+    cartrita_api_key: Optional[SecretStr] = Field(None, env="CARTRITA_API_KEY")
+    environment: str = Field("production", env="CARTRITA_ENV")
+    testing: bool = Field(False, env="TESTING")
+    openai_base_url: str = Field("https://api.openai.com/v1", env="OPENAI_BASE_URL")
+    anthropic_base_url: str = Field("https://api.anthropic.com", env="ANTHROPIC_BASE_URL")
+    deepgram_base_url: str = Field("https://api.deepgram.com", env="DEEPGRAM_BASE_URL")
     #: requests per client and window; 0 turns rate limiting off
-    rate_limit_requests: int = DEFAULT_RATE_LIMIT_REQUESTS
-    rate_limit_window_seconds: int = DEFAULT_RATE_LIMIT_WINDOW_SECONDS
-    #: browser origins allowed by CORS (``["*"]`` = any); empty = no CORS headers
-    cors_allow_origins: Tuple[str, ...] = ()
+    rate_limit_requests: int = Field(120, env="RATE_LIMIT_REQUESTS", ge=0, note="0 turns rate limiting off")
+    rate_limit_window_seconds: int = Field(60, env="RATE_LIMIT_WINDOW_SECONDS", ge=1)
     #: hnsw.ef_search floor for memory searches (see memory_ef_search_for)
-    memory_ef_search: int = DEFAULT_MEMORY_EF_SEARCH
+    memory_ef_search: int = Field(DEFAULT_MEMORY_EF_SEARCH, env="MEMORY_EF_SEARCH", ge=1, le=MAX_EF_SEARCH,
+                                  note=_EF_NOTE + "search")
     #: the same for chat's memory context (see memory_ef_search_for)
-    chat_memory_ef_search: int = DEFAULT_CHAT_MEMORY_EF_SEARCH
+    chat_memory_ef_search: int = Field(DEFAULT_CHAT_MEMORY_EF_SEARCH, env="CHAT_MEMORY_EF_SEARCH", ge=1,
+                                       le=MAX_EF_SEARCH, note=_EF_NOTE + "chat turn")
+    #: browser origins allowed by CORS (``["*"]`` = any); empty = no CORS headers; unset: * in development only
+    cors_allow_origins: Tuple[str, ...] = Field(None, env="CORS_ALLOW_ORIGINS")
 
     # --- code defaults (not read from the environment) --------------------
     db_pool_min_size: int = 1
@@ -188,6 +192,94 @@ class Settings(BaseModel):
 
     class Config:
         allow_mutation = False
+
+        @classmethod
+        def customise_sources(cls, init_settings, env_settings, file_secret_settings):
+            # no secrets directory, no dotenv: only what load_settings() was given
+            return init_settings, _environment_source
+
+    # --- validation: each message names the variable and the fix, never the value ----------------------------
+    @validator("database_url", pre=True)
+    def _database_url(cls, v: Any) -> Any:
+        url = _plain(v)
+        if not url.startswith(_DB_SCHEMES) or not _valid_postgres_url(url):
+            raise ValueError(
+                "DATABASE_URL is not a valid PostgreSQL URL. It must look like "
+                "postgresql://USER:PASSWORD@HOST:5432/cartrita "
+                "(percent-encode special characters in the password)"
+            )
+        return v
+
+    @validator("redis_url", pre=True)
+    def _redis_url(cls, v: Any) -> Any:
+        if v is not None and not _plain(v).startswith(_REDIS_SCHEMES):
+            raise ValueError(
+                "REDIS_URL is not a valid Redis URL. It must look like "
+                "redis://:PASSWORD@HOST:6379/0 (or rediss://, unix://)"
+            )
+        return v
+
+    @validator("jwt_secret_key", pre=True)
+    def _jwt_secret_key(cls, v: Any) -> Any:
+        length = len(_plain(v))
+        if length < MIN_JWT_SECRET_LENGTH:
+            raise ValueError(
+                f"JWT_SECRET_KEY is too short ({length} characters, at least "
+                f"{MIN_JWT_SECRET_LENGTH} required). Set it to a longer random secret; "
+                f"{_GENERATE_HINT}"
+            )
+        return v
+
+    @validator("environment", pre=True)
+    def _environment(cls, v: str) -> str:
+        v = v.lower()
+        if v not in ENVIRONMENTS:
+            raise ValueError("CARTRITA_ENV must be 'development' or 'production' (unset means production)")
+        return v
+
+    @validator("testing", pre=True)
+    def _testing(cls, v: Any) -> bool:
+        # our own word list: pydantic's bool would also take "t", "y" and friends
+        if isinstance(v, bool):
+            return v
+        if v.lower() in _TRUE:
+            return True
+        if v.lower() in _FALSE:
+            return False
+        raise ValueError("TESTING must be 'true' or 'false' (unset means false)")
+
+    @validator("openai_base_url", "anthropic_base_url", "deepgram_base_url", pre=True)
+    def _base_url(cls, v: str, field: ModelField) -> str:
+        if not _valid_http_url(v):
+            raise ValueError(f"{_env_name(field)} must be an http:// or https:// URL (unset means {field.default})")
+        return v.rstrip("/")
+
+    @validator("rate_limit_requests", "rate_limit_window_seconds", "memory_ef_search", "chat_memory_ef_search",
+               pre=True)
+    def _whole_number(cls, v: Any, field: ModelField) -> int:
+        try:
+            value: Optional[int] = int(v)
+        except ValueError:
+            value = None
+        low, high = field.field_info.ge, field.field_info.le
+        if value is None or value < low or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"from {low} to {high}"
+            note = field.field_info.extra.get("note")
+            extra = f"; {note}" if note else ""
+            raise ValueError(f"{_env_name(field)} must be a whole number {bounds} (unset means {field.default}){extra}")
+        return value
+
+    @validator("cors_allow_origins", pre=True, always=True)
+    def _cors_allow_origins(cls, v: Any, values: Dict[str, Any]) -> Tuple[str, ...]:
+        if v is None:
+            return ("*",) if values.get("environment") == "development" else ()
+        origins = tuple(o.strip().rstrip("/") for o in v.split(",") if o.strip()) if isinstance(v, str) else tuple(v)
+        if any(o != "*" and not re.fullmatch(r"https?://[^/\s]+", o) for o in origins):
+            raise ValueError(
+                "CORS_ALLOW_ORIGINS must be * or a comma-separated list of origins "
+                "like https://app.example.com (scheme and host, no path)"
+            )
+        return origins
 
     # --- derived helpers -------------------------------------------------
     @property
@@ -261,6 +353,60 @@ class Settings(BaseModel):
         return sorted(set(out), key=len, reverse=True)
 
 
+#: every variable the settings read, in the order they are validated
+ENV_NAMES = tuple(_env_name(f) for f in Settings.__fields__.values() if "env" in f.field_info.extra)
+
+
+# ---------------------------------------------------------------------------
+# loading
+# ---------------------------------------------------------------------------
+
+
+def _valid_postgres_url(url: str) -> bool:
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        conninfo_to_dict(url)
+    except Exception:
+        return False
+    return True
+
+
+def _valid_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _problem(error: Dict[str, Any]) -> str:
+    """A validation error as the message for the operator (the validators' own, or the field's ``missing=``)."""
+    if error["type"] == "value_error.missing":
+        return Settings.__fields__[error["loc"][0]].field_info.extra["missing"]
+    return error["msg"]
+
+
+def load_settings(environ: Optional[Mapping[str, str]] = None, service: bool = True) -> Settings:
+    """Build :class:`Settings` from the environment or raise :class:`ConfigError`.
+
+    All problems are collected so that one start attempt reports all of them.
+    With ``service=False`` (command-line tools such as the memory importer, which
+    sign no tokens) JWT_SECRET_KEY is not required: a random one stands in.
+    """
+    env = os.environ if environ is None else environ
+    given: Dict[str, Any] = {}
+    if not service and _get(env, "JWT_SECRET_KEY") is None:
+        given["jwt_secret_key"] = secrets.token_urlsafe(48)
+    token = _ENVIRON.set(env)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError([_problem(e) for e in exc.errors()]) from None
+    finally:
+        _ENVIRON.reset(token)
+
+
 # ---------------------------------------------------------------------------
 # redaction
 # ---------------------------------------------------------------------------
@@ -328,184 +474,3 @@ def url_secrets(url: str) -> List[str]:
         if re.fullmatch(_SECRET_QUERY_KEYS, k, flags=re.I) and v:
             out.append(v)
     return [s for s in out if s]
-
-
-# ---------------------------------------------------------------------------
-# loading
-# ---------------------------------------------------------------------------
-
-
-def _get(environ: Mapping[str, str], name: str) -> Optional[str]:
-    value = environ.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def _valid_postgres_url(url: str) -> bool:
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        conninfo_to_dict(url)
-    except Exception:
-        return False
-    return True
-
-
-def load_settings(environ: Optional[Mapping[str, str]] = None, service: bool = True) -> Settings:
-    """Build :class:`Settings` from the environment or raise :class:`ConfigError`.
-
-    All problems are collected so that one start attempt reports all of them.
-    Messages name the variable and how to fix it, never its value. With
-    ``service=False`` (command-line tools such as the memory importer, which
-    sign no tokens) JWT_SECRET_KEY is not required: a random one stands in.
-    """
-    env = os.environ if environ is None else environ
-    problems: List[str] = []
-
-    database_url = _get(env, "DATABASE_URL")
-    if database_url is None:
-        problems.append(
-            "DATABASE_URL is not set. Set it to the PostgreSQL URL, e.g. "
-            "DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/cartrita"
-        )
-    elif not database_url.startswith(_DB_SCHEMES) or not _valid_postgres_url(database_url):
-        problems.append(
-            "DATABASE_URL is not a valid PostgreSQL URL. It must look like "
-            "postgresql://USER:PASSWORD@HOST:5432/cartrita "
-            "(percent-encode special characters in the password)"
-        )
-
-    redis_url = _get(env, "REDIS_URL")
-    if redis_url is not None and not redis_url.startswith(_REDIS_SCHEMES):
-        problems.append(
-            "REDIS_URL is not a valid Redis URL. It must look like "
-            "redis://:PASSWORD@HOST:6379/0 (or rediss://, unix://)"
-        )
-
-    jwt_secret = _get(env, "JWT_SECRET_KEY")
-    if jwt_secret is None and not service:
-        jwt_secret = secrets.token_urlsafe(48)
-    if jwt_secret is None:
-        problems.append(
-            f"JWT_SECRET_KEY is not set. Set it to a random secret of at least "
-            f"{MIN_JWT_SECRET_LENGTH} characters; {_GENERATE_HINT}"
-        )
-    elif len(jwt_secret) < MIN_JWT_SECRET_LENGTH:
-        problems.append(
-            f"JWT_SECRET_KEY is too short ({len(jwt_secret)} characters, at least "
-            f"{MIN_JWT_SECRET_LENGTH} required). Set it to a longer random secret; "
-            f"{_GENERATE_HINT}"
-        )
-
-    environment = (_get(env, "CARTRITA_ENV") or "production").lower()
-    if environment not in ENVIRONMENTS:
-        problems.append(
-            "CARTRITA_ENV must be 'development' or 'production' "
-            "(unset means production)"
-        )
-
-    testing_raw = (_get(env, "TESTING") or "false").lower()
-    if testing_raw in _TRUE:
-        testing = True
-    elif testing_raw in _FALSE:
-        testing = False
-    else:
-        testing = False
-        problems.append("TESTING must be 'true' or 'false' (unset means false)")
-
-    base_urls: Dict[str, str] = {}
-    for name, default in (
-        ("OPENAI_BASE_URL", DEFAULT_OPENAI_BASE_URL),
-        ("ANTHROPIC_BASE_URL", DEFAULT_ANTHROPIC_BASE_URL),
-        ("DEEPGRAM_BASE_URL", DEFAULT_DEEPGRAM_BASE_URL),
-    ):
-        value = _get(env, name) or default
-        if not _valid_http_url(value):
-            problems.append(f"{name} must be an http:// or https:// URL (unset means {default})")
-        base_urls[name] = value.rstrip("/")
-
-    rate_requests = _int_setting(env, "RATE_LIMIT_REQUESTS", DEFAULT_RATE_LIMIT_REQUESTS, 0, problems,
-                                 "0 turns rate limiting off")
-    rate_window = _int_setting(env, "RATE_LIMIT_WINDOW_SECONDS", DEFAULT_RATE_LIMIT_WINDOW_SECONDS, 1, problems)
-    ef_search = _int_setting(env, "MEMORY_EF_SEARCH", DEFAULT_MEMORY_EF_SEARCH, 1, problems,
-                             "higher finds the true nearest memories more often, at more CPU per search",
-                             maximum=MAX_EF_SEARCH)
-    chat_ef_search = _int_setting(env, "CHAT_MEMORY_EF_SEARCH", DEFAULT_CHAT_MEMORY_EF_SEARCH, 1, problems,
-                                  "higher finds the true nearest memories more often, at more CPU per chat turn",
-                                  maximum=MAX_EF_SEARCH)
-
-    cors_raw = _get(env, "CORS_ALLOW_ORIGINS")
-    if cors_raw is None:
-        cors: Tuple[str, ...] = ("*",) if environment == "development" else ()
-    else:
-        cors = tuple(o.strip().rstrip("/") for o in cors_raw.split(",") if o.strip())
-        for origin in cors:
-            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
-                problems.append(
-                    "CORS_ALLOW_ORIGINS must be * or a comma-separated list of origins "
-                    "like https://app.example.com (scheme and host, no path)"
-                )
-                break
-
-    if problems:
-        raise ConfigError(problems)
-
-    def secret(name: str) -> Optional[SecretStr]:
-        v = _get(env, name)
-        return SecretStr(v) if v is not None else None
-
-    return Settings(
-        database_url=SecretStr(database_url),
-        redis_url=SecretStr(redis_url) if redis_url else None,
-        openai_api_key=secret("OPENAI_API_KEY"),
-        anthropic_api_key=secret("ANTHROPIC_API_KEY"),
-        deepgram_api_key=secret("DEEPGRAM_API_KEY"),
-        jwt_secret_key=SecretStr(jwt_secret),
-        cartrita_api_key=secret("CARTRITA_API_KEY"),
-        environment=environment,
-        testing=testing,
-        openai_base_url=base_urls["OPENAI_BASE_URL"],
-        anthropic_base_url=base_urls["ANTHROPIC_BASE_URL"],
-        deepgram_base_url=base_urls["DEEPGRAM_BASE_URL"],
-        rate_limit_requests=rate_requests,
-        rate_limit_window_seconds=rate_window,
-        cors_allow_origins=cors,
-        memory_ef_search=ef_search,
-        chat_memory_ef_search=chat_ef_search,
-    )
-
-
-def _valid_http_url(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _int_setting(
-    env: Mapping[str, str],
-    name: str,
-    default: int,
-    minimum: int,
-    problems: List[str],
-    note: str = "",
-    maximum: Optional[int] = None,
-) -> int:
-    raw = _get(env, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum or (maximum is not None and value > maximum):
-        extra = f"; {note}" if note else ""
-        bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-        problems.append(f"{name} must be a whole number {bounds} (unset means {default}){extra}")
-        return default
-    return value

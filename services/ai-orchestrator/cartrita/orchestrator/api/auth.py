@@ -17,6 +17,10 @@ router = APIRouter(tags=["auth"])
 @router.post(
     "/api/auth/token",
     summary="Exchange the API key (X-API-Key header or JSON {api_key}) for a bearer token",
+    # documented by hand: the body is optional and ignored when the header is sent, so it is read below only
+    # then (a body parameter would be parsed, and could fail, before the header is looked at)
+    openapi_extra={"requestBody": {"required": False,
+                                   "content": {"application/json": {"schema": TokenRequest.schema()}}}},
 )
 async def token(request: Request) -> JSONResponse:
     state = request.app.state

@@ -34,7 +34,7 @@ import json
 import logging
 from typing import Any, AsyncIterator, Dict, Optional
 
-from fastapi import APIRouter, Body, Query, Request, WebSocket
+from fastapi import APIRouter, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
@@ -54,9 +54,8 @@ def _principal(conn) -> str:
 
 
 @router.post("/api/chat", summary="One chat turn; stores both messages")
-async def chat(request: Request, payload: Dict[str, Any] = Body(...)) -> JSONResponse:
+async def chat(request: Request, req: ChatRequest) -> JSONResponse:
     service: ChatService = request.app.state.chat
-    req = parse_model(ChatRequest, payload)
     turn = await service.begin(req, _principal(request), "rest")
     reply = await service.reply(turn)
     return JSONResponse(reply_payload(turn, reply))

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
-
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from .. import store
 from ..chat import iso
 from ..embeddings import vector_literal
-from ..models import MemoryCreate, MemorySearch, parse_model
+from ..models import MemoryCreate, MemorySearch
 
 router = APIRouter(tags=["memory"])
 
 
 @router.post("/api/memory", status_code=201, summary="Store memories: {content, metadata?} or {items: [...]}")
-async def create_memories(request: Request, payload: Dict[str, Any] = Body(...)) -> JSONResponse:
+async def create_memories(request: Request, req: MemoryCreate) -> JSONResponse:
     state = request.app.state
-    req = parse_model(MemoryCreate, payload)
     items = req.all_items()
     try:
         vectors = await state.embeddings.embed_many([i.content for i in items])
@@ -37,9 +34,8 @@ async def create_memories(request: Request, payload: Dict[str, Any] = Body(...))
 
 
 @router.post("/api/memory/search", summary="Nearest memories by cosine distance (HNSW index)")
-async def search_memories(request: Request, payload: Dict[str, Any] = Body(...)) -> dict:
+async def search_memories(request: Request, req: MemorySearch) -> dict:
     state = request.app.state
-    req = parse_model(MemorySearch, payload)
     try:
         vec = vector_literal(await state.embeddings.embed_query(req.query))
         k = req.k
