@@ -29,8 +29,8 @@ MIN_JWT_SECRET_LENGTH = 32
 #: Exit status used when the configuration is invalid (sysexits.h EX_CONFIG).
 EX_CONFIG = 78
 
-#: recall@10 >= 0.95 on 100,000 x 1536 memories needed ef_search 80-150 (BENCHMARKS.md: 100 gave 0.947 in one run,
-#: 150 gave 0.956-0.964, p50 4.3 ms); 40 gave 0.86-0.89
+#: recall@10 >= 0.95 on 100,000 x 1536 memories needs an ef_search well above 40 (the recall and latency of each
+#: value are in BENCHMARKS.md, "Memory search")
 DEFAULT_MEMORY_EF_SEARCH = 150
 #: chat looks up a few memories as context on every turn: pgvector's default ef_search keeps that cheap (150 halved
 #: chat's requests/s under load, BENCHMARKS.md), and a near neighbour serves as context as well as the nearest
