@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Hosting;
+
 namespace Cartrita.AppHost.Hosting;
 
 /// <summary>
@@ -5,22 +7,52 @@ namespace Cartrita.AppHost.Hosting;
 /// (DCP streams a process's or container's output under it, and the AppHost's own lines about a resource go there once
 /// the id exists); the ids appear with the resource's first state, so they are followed as they show up, and the stream
 /// named after the resource catches what was written for it before.
+/// One follower per AppHost (a DI singleton), whatever reads the consoles: the terminal's failure tails and the log files.
 /// </summary>
-internal sealed class ResourceConsoles(DistributedApplicationModel model, ResourceNotificationService notifications, ResourceLoggerService logs)
+internal sealed class ResourceConsoles(
+    DistributedApplicationModel model, ResourceNotificationService notifications, ResourceLoggerService logs, IHostApplicationLifetime lifetime)
 {
     private readonly HashSet<string> _followed = [];
+    private readonly List<Action<IResource, IReadOnlyList<LogLine>>> _readers = [];
 
-    /// <summary>Calls <paramref name="onLines"/> with each batch of lines of a resource (parameters have none), until <paramref name="stopping"/>.</summary>
-    public void Start(Action<IResource, IReadOnlyList<LogLine>> onLines, CancellationToken stopping)
+    /// <summary>
+    /// Calls <paramref name="onLines"/> with each batch of lines of a resource (parameters have none) until the AppHost has
+    /// stopped (a server's last words come while it stops). Subscribe before the resources start (BeforeStartEvent).
+    /// </summary>
+    public void Subscribe(Action<IResource, IReadOnlyList<LogLine>> onLines)
     {
+        bool first;
+        lock (_readers)
+        {
+            first = _readers.Count == 0;
+            _readers.Add(onLines);
+        }
+        if (!first)
+        {
+            return;
+        }
+        var stopped = lifetime.ApplicationStopped;
         foreach (var resource in model.Resources.Where(resource => resource is not ParameterResource))
         {
-            Follow(resource, resource.Name, onLines, stopping);
+            Follow(resource, resource.Name, stopped);
         }
-        _ = FollowInstancesAsync(onLines, stopping);
+        _ = FollowInstancesAsync(stopped);
     }
 
-    private async Task FollowInstancesAsync(Action<IResource, IReadOnlyList<LogLine>> onLines, CancellationToken stopping)
+    private void Dispatch(IResource resource, IReadOnlyList<LogLine> batch)
+    {
+        Action<IResource, IReadOnlyList<LogLine>>[] readers;
+        lock (_readers)
+        {
+            readers = [.. _readers];
+        }
+        foreach (var reader in readers)
+        {
+            reader(resource, batch);
+        }
+    }
+
+    private async Task FollowInstancesAsync(CancellationToken stopping)
     {
         try
         {
@@ -28,7 +60,7 @@ internal sealed class ResourceConsoles(DistributedApplicationModel model, Resour
             {
                 if (change.Resource is not ParameterResource)
                 {
-                    Follow(change.Resource, change.ResourceId, onLines, stopping);
+                    Follow(change.Resource, change.ResourceId, stopping);
                 }
             }
         }
@@ -37,7 +69,7 @@ internal sealed class ResourceConsoles(DistributedApplicationModel model, Resour
         }
     }
 
-    private void Follow(IResource resource, string logName, Action<IResource, IReadOnlyList<LogLine>> onLines, CancellationToken stopping)
+    private void Follow(IResource resource, string logName, CancellationToken stopping)
     {
         lock (_followed)
         {
@@ -52,7 +84,7 @@ internal sealed class ResourceConsoles(DistributedApplicationModel model, Resour
             {
                 await foreach (var batch in logs.WatchAsync(logName).WithCancellation(stopping).ConfigureAwait(false))
                 {
-                    onLines(resource, batch);
+                    Dispatch(resource, batch);
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)

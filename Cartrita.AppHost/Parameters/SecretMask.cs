@@ -1,9 +1,12 @@
+using Microsoft.Extensions.Hosting;
+
 namespace Cartrita.AppHost.Parameters;
 
 /// <summary>
 /// Replaces the values of the model's secret parameters with <c>***</c> in text the AppHost prints or writes (a failed
 /// resource's last lines, the resource log files): as configured, and percent-encoded as the URLs built from them carry
 /// them. Values are picked up as each parameter resolves; one still waiting for the user's input never holds anything up.
+/// One per AppHost (a DI singleton).
 /// </summary>
 internal sealed class SecretMask
 {
@@ -13,8 +16,9 @@ internal sealed class SecretMask
     private readonly Lock _gate = new();
     private volatile string[] _secrets = [];
 
-    public SecretMask(DistributedApplicationModel model, CancellationToken stopping)
+    public SecretMask(DistributedApplicationModel model, IHostApplicationLifetime lifetime)
     {
+        var stopping = lifetime.ApplicationStopped;
         foreach (var parameter in model.Resources.OfType<ParameterResource>().Where(parameter => parameter.Secret))
         {
             _ = AddWhenResolvedAsync(parameter, stopping);

@@ -1,6 +1,7 @@
 using Cartrita.AppHost.Hosting;
 using Cartrita.AppHost.Parameters;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 namespace Aspire.Hosting;
@@ -24,6 +25,8 @@ public static class ResourceLogFilesExtensions
         {
             return builder;
         }
+        builder.Services.TryAddSingleton<ResourceConsoles>();
+        builder.Services.TryAddSingleton<SecretMask>();
         builder.Eventing.Subscribe<BeforeStartEvent>((@event, _) =>
         {
             var directory = Path.Combine(dataDirectory, "logs");
@@ -36,10 +39,10 @@ public static class ResourceLogFilesExtensions
             // Until the AppHost has stopped, not merely begun to: the servers' last words (Redis saving, PostgreSQL
             // shutting down) come while it stops.
             var stopped = lifetime.ApplicationStopped;
-            var mask = new SecretMask(@event.Model, stopped);
+            var mask = @event.Services.GetRequiredService<SecretMask>();
             var files = new Dictionary<string, StreamWriter>();
-            new ResourceConsoles(@event.Model, @event.Services.GetRequiredService<ResourceNotificationService>(), @event.Services.GetRequiredService<ResourceLoggerService>())
-                .Start((resource, batch) =>
+            @event.Services.GetRequiredService<ResourceConsoles>()
+                .Subscribe((resource, batch) =>
                 {
                     lock (files)
                     {
@@ -63,7 +66,7 @@ public static class ResourceLogFilesExtensions
                             file.WriteLine($"{(line.IsErrorMessage ? "ERR" : "OUT")} {mask.Apply(line.Content)}");
                         }
                     }
-                }, stopped);
+                });
             stopped.Register(() =>
             {
                 lock (files)

@@ -17,7 +17,8 @@ namespace Cartrita.AppHost.Terminal;
 internal sealed class StartupMonitor(
     DistributedApplicationModel model,
     ResourceNotificationService notifications,
-    ResourceLoggerService logs,
+    ResourceConsoles consoles,
+    SecretMask mask,
     IHostApplicationLifetime lifetime,
     CartritaOptions.StartupOptions options,
     bool keepOpenOnFailure,
@@ -34,7 +35,6 @@ internal sealed class StartupMonitor(
     private readonly Dictionary<string, ResourceLogTail> _tails = [];
     private readonly long _timeoutMilliseconds = options.TimeoutSeconds * 1000L;
     private readonly long _started = Environment.TickCount64;
-    private SecretMask? _mask;
     private bool _ready;
     private bool _failed;
 
@@ -93,8 +93,7 @@ internal sealed class StartupMonitor(
         }
 
         var stopping = lifetime.ApplicationStopping;
-        _mask = new SecretMask(model, stopping);
-        new ResourceConsoles(model, notifications, logs).Start((resource, batch) => _tails.GetValueOrDefault(resource.Name)?.Add(batch), stopping);
+        consoles.Subscribe((resource, batch) => _tails.GetValueOrDefault(resource.Name)?.Add(batch));
         _ = ReportingErrorsAsync(() => FollowStatesAsync(stopping), stopping);
         _ = ReportingErrorsAsync(() => WatchTimeoutsAsync(stopping), stopping);
     }
@@ -292,7 +291,7 @@ internal sealed class StartupMonitor(
         }
         var diagnosis = KnownFailures.Diagnose(subject, snapshot?.State?.Text, snapshot?.HealthReports ?? [], lines, context, failure.TimedOut);
         var stop = !keepOpenOnFailure && !lifetime.ApplicationStopping.IsCancellationRequested;
-        terminal.Failure(subject.Name, reason, diagnosis, lines, _mask!, stop);
+        terminal.Failure(subject.Name, reason, diagnosis, lines, mask, stop);
         if (stop)
         {
             lifetime.StopApplication();

@@ -1,8 +1,11 @@
+using Cartrita.AppHost.Hosting;
 using Cartrita.AppHost.Hosting.LocalProcesses;
+using Cartrita.AppHost.Parameters;
 using Cartrita.AppHost.Infrastructure;
 using Cartrita.AppHost.Terminal;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -40,6 +43,8 @@ public static class TerminalReportExtensions
         var stopping = CancellationToken.None;
         builder.Services.AddLogging(logging => logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Warning && !stopping.IsCancellationRequested));
 
+        builder.Services.TryAddSingleton<ResourceConsoles>();
+        builder.Services.TryAddSingleton<SecretMask>();
         builder.Eventing.Subscribe<BeforeStartEvent>((@event, _) =>
         {
             var services = @event.Services;
@@ -53,7 +58,8 @@ public static class TerminalReportExtensions
             new StartupMonitor(
                 @event.Model,
                 services.GetRequiredService<ResourceNotificationService>(),
-                services.GetRequiredService<ResourceLoggerService>(),
+                services.GetRequiredService<ResourceConsoles>(),
+                services.GetRequiredService<SecretMask>(),
                 services.GetRequiredService<IHostApplicationLifetime>(),
                 options.Startup,
                 keepOpen,

@@ -11,12 +11,11 @@ public sealed class KnownFailuresTests
     private static LogLine Line(string content, bool error = false) => new(0, content, error);
 
     [Fact]
-    public void A_rejected_password_on_a_database_names_its_servers_volume_and_both_fixes()
+    public void A_rejected_password_names_the_servers_volume_and_both_fixes()
     {
         var password = new ParameterResource("postgres-password", _ => "x", secret: true);
         var server = new PostgresServerResource("postgres", null, password);
         server.Annotations.Add(new ContainerMountAnnotation("cartrita.apphost-0123456789-postgres-data", "/var/lib/postgresql/data", ContainerMountType.Volume, isReadOnly: false));
-        var database = new PostgresDatabaseResource("cartrita", "cartrita", server);
         var rejected = new HealthReportSnapshot("cartrita_check", HealthStatus.Unhealthy, null,
             "Npgsql.PostgresException (0x80004005): 28P01: password authentication failed for user \"robbie\"\n   at Npgsql.Internal…");
 
@@ -28,7 +27,6 @@ public sealed class KnownFailuresTests
         Assert.Contains("docker volume rm cartrita.apphost-0123456789-postgres-data", diagnosis.Fix);
         Assert.Null(KnownFailures.FatalHealthReport(
             [new HealthReportSnapshot("cartrita_check", HealthStatus.Unhealthy, null, "Npgsql.NpgsqlException: Failed to connect to 127.0.0.1:5432")]));
-        _ = database;
     }
 
     [Fact]
