@@ -13,6 +13,9 @@ public sealed class OperationsTests(StackFixture stack)
 {
     private static readonly string RepositoryRoot = FindRepositoryRoot();
 
+    // The terminal's operations tool (`./cartrita backup|restore|reset` run it), built next to the tests.
+    private static readonly string OperationsTool = Path.Combine(AppContext.BaseDirectory, "Cartrita.Operations.Cli.dll");
+
     private string BackupDirectory => Path.Combine(stack.DataDirectory, "backups");
 
     private async Task<ExecuteCommandResult> RunCommandAsync(string resource, string command)
@@ -164,7 +167,7 @@ public sealed class OperationsTests(StackFixture stack)
         var worker = Path.Combine(RepositoryRoot, "Cartrita.MigrationService", "bin", "Debug", "net10.0", "Cartrita.MigrationService.dll");
 
         var (exitCode, output) = await RunAsync("dotnet",
-            [Path.Combine(AppContext.BaseDirectory, "Cartrita.Operations.dll"), "reset", "--data-dir", dataDirectory, "--migrations-worker", worker]);
+            [OperationsTool, "reset", "--data-dir", dataDirectory, "--migrations-worker", worker]);
 
         Assert.True(exitCode == 0, output);
         Assert.Contains("Database reset: recreated empty and migrated", output);
@@ -205,7 +208,7 @@ public sealed class OperationsTests(StackFixture stack)
             AppHostProcessId = Environment.ProcessId,
         }.Write(dataDirectory);
 
-        var (exitCode, output) = await RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "Cartrita.Operations.dll"), "reset", "--data-dir", dataDirectory]);
+        var (exitCode, output) = await RunAsync("dotnet", [OperationsTool, "reset", "--data-dir", dataDirectory]);
 
         Assert.Equal(1, exitCode);
         Assert.Contains("Refused", output);

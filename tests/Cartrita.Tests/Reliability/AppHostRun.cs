@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.Json;
+using Cartrita.Operations.Backups;
+using Cartrita.Operations.Stack;
 
 namespace Cartrita.Tests.Reliability;
 
@@ -153,18 +154,15 @@ internal sealed class AppHostRun : IAsyncDisposable
     }
 
     /// <summary>The AppHost's own process id, from the stack state it writes (<c>run/stack.json</c>).</summary>
-    public int AppHostProcessId()
-    {
-        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(DataDirectory, "run", "stack.json")));
-        return state.RootElement.GetProperty("AppHostProcessId").GetInt32();
-    }
+    public int AppHostProcessId() => State().AppHostProcessId;
 
     /// <summary>The database connection string the AppHost published for terminal commands.</summary>
-    public string DatabaseConnectionString()
-    {
-        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(DataDirectory, "run", "stack.json")));
-        return state.RootElement.GetProperty("Database").GetString()!;
-    }
+    public string DatabaseConnectionString() =>
+        State().Database ?? throw new Xunit.Sdk.XunitException($"the AppHost has not published its database in {StackState.PathIn(DataDirectory)} yet");
+
+    // Through the one C# reader of the file, as the terminal commands read it.
+    private StackState State() =>
+        StackState.Read(DataDirectory) ?? throw new Xunit.Sdk.XunitException($"no live AppHost in {StackState.PathIn(DataDirectory)}");
 
     /// <summary>Sends SIGTERM to the AppHost (as Ctrl+C does) and waits for <c>dotnet run</c> to end.</summary>
     public async Task StopAsync(TimeSpan timeout)
@@ -213,7 +211,7 @@ internal sealed class AppHostRun : IAsyncDisposable
             {
                 await StopAsync(TimeSpan.FromSeconds(60));
             }
-            catch (Exception ex) when (ex is Xunit.Sdk.XunitException or IOException or JsonException or InvalidOperationException)
+            catch (Exception ex) when (ex is Xunit.Sdk.XunitException or IOException or OperationFailedException or InvalidOperationException)
             {
                 _process.Kill(entireProcessTree: true);
             }

@@ -1,4 +1,4 @@
-namespace Cartrita.Operations;
+namespace Cartrita.Operations.Cli;
 
 /// <summary>The tiny command line of the operations tool: a command, positional values and <c>--name value</c> options.</summary>
 internal sealed record CommandLineArguments(string? Command, IReadOnlyList<string> Positional, IReadOnlyDictionary<string, string> Options)

@@ -1,8 +1,9 @@
-using Cartrita.Operations;
 using Cartrita.Operations.Backups;
+using Cartrita.Operations.Cli;
 using Cartrita.Operations.Stack;
 
-// The terminal side of Cartrita's operations; `./cartrita backup|restore|reset` call this against the running stack.
+// The terminal side of Cartrita's operations (the work itself is the Cartrita.Operations library's, which the AppHost's
+// dashboard commands call too); `./cartrita backup|restore|reset` run this against the running stack.
 //   backup [--keep N]          restore FILE          reset --migrations-worker DLL
 // Options: --data-dir DIR (the AppHost's Cartrita:DataDirectory), --backups DIR, --keep N.
 var arguments = CommandLineArguments.Parse(args);
