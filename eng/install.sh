@@ -23,7 +23,7 @@ APT_PACKAGES=(
   python3-fastapi python3-uvicorn
   python3-psycopg python3-psycopg-pool python3-asyncpg
   python3-redis python3-jwt python3-prometheus-client python3-httpx
-  python3-pytest python3-pytest-asyncio
+  python3-pytest python3-pytest-asyncio python3-jsonschema
   chromium
   docker-compose   # always --no-install-recommends: its Recommends pull in docker.io
 )

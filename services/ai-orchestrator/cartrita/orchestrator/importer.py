@@ -25,10 +25,11 @@ bounds it at ~200 memories/s on two cores; this tool goes around it:
    memory requests wait for it.
 
 Connection: DATABASE_URL as for the service, or ``--data-dir DIR``: the
-running stack's ``DIR/run/stack.json`` (written by the AppHost; its
-``Database`` is an Npgsql connection string). The password is never
-printed. Exit status: 0 imported, 1 the database refused (nothing written),
-2 usage, 65 bad input (nothing written), 78 no usable configuration.
+running stack's ``DIR/run/stack.json`` (written by the AppHost, read with
+:mod:`.stack_state`; its ``Database`` is an Npgsql connection string). The
+password is never printed. Exit status: 0 imported, 1 the database refused
+(nothing written), 2 usage, 65 bad input (nothing written), 78 no usable
+configuration.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from .health import describe_error
 from .logging_setup import scrubber
 from .models import memory_content, memory_metadata
 from .providers import build_providers
+from . import stack_state
 
 EX_OK = 0
 EX_FAILED = 1
@@ -299,22 +301,13 @@ def parse_npgsql(connection_string: str) -> Dict[str, str]:
 
 
 def database_url_from_stack(data_dir: Path) -> str:
-    """DATABASE_URL of the stack whose AppHost runs with ``data_dir`` (from run/stack.json)."""
-    path = data_dir / "run" / "stack.json"
+    """DATABASE_URL of the stack whose AppHost runs with ``data_dir`` (from its run/stack.json)."""
     try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError([f"no running Cartrita stack found (no {path}); start it with `./cartrita up`"]) from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError([f"cannot read {path}: {type(exc).__name__}"]) from None
-    pid = state.get("AppHostProcessId") or 0
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError):  # a state file left by an AppHost that was killed
-        raise ConfigError([f"no running Cartrita stack found ({path} is stale); start it with `./cartrita up`"]) from None
-    except OverflowError:
-        raise ConfigError([f"{path} names no valid AppHost process"]) from None
-    keys = parse_npgsql(state.get("Database") or "")
+        state = stack_state.read(data_dir)
+    except (stack_state.NoRunningStack, stack_state.StackStateError) as exc:
+        raise ConfigError([str(exc)]) from None
+    path = stack_state.path_in(data_dir)
+    keys = parse_npgsql(state.database or "")
     if not keys.get("host") or not keys.get("dbname"):
         raise ConfigError([f"{path} has no database connection yet; wait until the stack is up"])
     auth = quote(keys.get("user", ""), safe="")
