@@ -31,6 +31,10 @@ public static class CommandLine
     /// <summary>Runs the command line; returns the exit code (0 done, 1 bad input, 2 bad usage).</summary>
     public static int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, IReadOnlyDictionary<string, string> environment)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        ArgumentNullException.ThrowIfNull(environment);
         if (args.Count == 0 || args[0] is "-h" or "--help" or "help")
         {
             (args.Count == 0 ? stderr : stdout).Write(Usage);
@@ -112,6 +116,8 @@ public sealed class Publisher
     /// <exception cref="PublishingException">Either is missing or invalid.</exception>
     public Publisher(string manifestPath, string? profilePath, IReadOnlyDictionary<string, string> environment, bool useDeploymentInputs = true)
     {
+        ArgumentNullException.ThrowIfNull(manifestPath);
+        ArgumentNullException.ThrowIfNull(environment);
         _useDeploymentInputs = useDeploymentInputs;
         _manifest = ManifestReader.Read(manifestPath);
         _profile = profilePath is null ? DeploymentProfile.Empty(DefaultName(_manifest)) : DeploymentProfile.Load(profilePath);
@@ -126,6 +132,7 @@ public sealed class Publisher
     /// <summary>The Compose files for <paramref name="outputDirectory"/>.</summary>
     public PublishOutput Compose(string outputDirectory)
     {
+        ArgumentNullException.ThrowIfNull(outputDirectory);
         var values = Values(outputDirectory);
         return KeepSecrets(values, new ComposePublisher(_plan, values).Publish(outputDirectory, _sources));
     }
@@ -133,6 +140,7 @@ public sealed class Publisher
     /// <summary>The Kubernetes files for <paramref name="outputDirectory"/>.</summary>
     public PublishOutput Kubernetes(string outputDirectory)
     {
+        ArgumentNullException.ThrowIfNull(outputDirectory);
         var values = Values(outputDirectory);
         return KeepSecrets(values, new KubernetesPublisher(_plan, values).Publish(outputDirectory, _sources));
     }

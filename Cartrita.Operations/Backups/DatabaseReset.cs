@@ -17,6 +17,8 @@ public static class DatabaseReset
     /// <param name="cancellationToken">Cancels the reset.</param>
     public static async Task ResetAsync(string environment, string connectionString, Func<CancellationToken, Task> migrate, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(environment);
+        ArgumentNullException.ThrowIfNull(connectionString);
         ArgumentNullException.ThrowIfNull(migrate);
         EnsureAllowed(environment);
         await PostgresBackups.RecreateAsync(connectionString, cancellationToken);
@@ -27,6 +29,7 @@ public static class DatabaseReset
     /// <param name="environment">The running AppHost's environment name.</param>
     public static void EnsureAllowed(string environment)
     {
+        ArgumentNullException.ThrowIfNull(environment);
         if (!string.Equals(environment, "Development", StringComparison.OrdinalIgnoreCase))
         {
             throw new OperationFailedException($"Refused: the running AppHost's environment is {environment}; the database is reset only in Development.");
@@ -43,6 +46,8 @@ public static class DatabaseReset
     /// <param name="cancellationToken">Cancels the run (the worker is killed).</param>
     public static async Task RunWorkerAsync(string workerAssembly, string connectionString, Action<string> log, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(workerAssembly);
+        ArgumentNullException.ThrowIfNull(connectionString);
         ArgumentNullException.ThrowIfNull(log);
         if (!File.Exists(workerAssembly))
         {

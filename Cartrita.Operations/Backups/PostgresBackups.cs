@@ -32,6 +32,7 @@ public sealed class PostgresBackups(BackupOptions options, Action<string>? log =
     /// <summary>Dumps the database into a new timestamped file, then deletes all but the newest <see cref="BackupOptions.Keep"/>.</summary>
     public async Task<FileInfo> BackupAsync(string connectionString, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(connectionString);
         var target = new NpgsqlConnectionStringBuilder(connectionString);
         System.IO.Directory.CreateDirectory(options.Directory);
         var path = await NextFileNameAsync(cancellationToken);
@@ -95,6 +96,8 @@ public sealed class PostgresBackups(BackupOptions options, Action<string>? log =
     /// </summary>
     public async Task RestoreAsync(string connectionString, string backupFile, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(connectionString);
+        ArgumentNullException.ThrowIfNull(backupFile);
         var target = new NpgsqlConnectionStringBuilder(connectionString);
         var database = target.Database ?? throw new OperationFailedException("The connection string names no database to restore into.");
         var sql = await ExtractVerifiedAsync(backupFile, cancellationToken);
@@ -132,6 +135,7 @@ public sealed class PostgresBackups(BackupOptions options, Action<string>? log =
     /// <summary>Drops and recreates the database, empty (the caller runs migrations afterwards).</summary>
     public static async Task RecreateAsync(string connectionString, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(connectionString);
         var target = new NpgsqlConnectionStringBuilder(connectionString);
         var database = target.Database ?? throw new OperationFailedException("The connection string names no database to reset.");
         var admin = new NpgsqlConnectionStringBuilder(target.ConnectionString) { Database = "postgres", Pooling = false }.ConnectionString;

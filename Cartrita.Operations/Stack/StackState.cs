@@ -58,6 +58,7 @@ public sealed record StackState
     /// <exception cref="OperationFailedException">The file is not a stack state of <see cref="CurrentSchemaVersion"/>.</exception>
     public static StackState? Read(string dataDirectory)
     {
+        ArgumentNullException.ThrowIfNull(dataDirectory);
         var path = PathIn(dataDirectory);
         string text;
         try
@@ -77,6 +78,7 @@ public sealed record StackState
     /// <param name="dataDirectory">The AppHost's data folder.</param>
     public void Write(string dataDirectory)
     {
+        ArgumentNullException.ThrowIfNull(dataDirectory);
         var path = PathIn(dataDirectory);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".tmp";
@@ -93,7 +95,11 @@ public sealed record StackState
 
     /// <summary>Deletes the state file, if any.</summary>
     /// <param name="dataDirectory">The AppHost's data folder.</param>
-    public static void Delete(string dataDirectory) => File.Delete(PathIn(dataDirectory));
+    public static void Delete(string dataDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(dataDirectory);
+        File.Delete(PathIn(dataDirectory));
+    }
 
     private static StackState Parse(string text, string path)
     {

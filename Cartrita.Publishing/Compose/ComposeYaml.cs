@@ -15,5 +15,9 @@ public static class ComposeYaml
         .Build();
 
     /// <summary>The YAML of <paramref name="file"/>.</summary>
-    public static string Serialize(ComposeFile file) => Serializer.Serialize(file);
+    public static string Serialize(ComposeFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        return Serializer.Serialize(file);
+    }
 }

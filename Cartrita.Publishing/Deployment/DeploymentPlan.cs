@@ -39,16 +39,25 @@ public sealed partial class DeploymentPlan
             .DistinctBy(s => s.Name).OrderBy(s => s.Name, StringComparer.Ordinal).ToDictionary(s => s.Name, s => s.Default);
 
     /// <summary>Whether <paramref name="workload"/> belongs on the internal network: it is not external, or it uses a workload that is not.</summary>
-    public bool OnInternalNetwork(Workload workload) =>
-        !workload.IsExternal || workload.References.Any(r => !this[r].IsExternal);
+    public bool OnInternalNetwork(Workload workload)
+    {
+        ArgumentNullException.ThrowIfNull(workload);
+        return !workload.IsExternal || workload.References.Any(r => !this[r].IsExternal);
+    }
 
     /// <summary>Whether <paramref name="workload"/> belongs on the external network: it is external, or it calls the internet.</summary>
-    public static bool OnExternalNetwork(Workload workload) => workload.IsExternal || workload.InternetEgress;
+    public static bool OnExternalNetwork(Workload workload)
+    {
+        ArgumentNullException.ThrowIfNull(workload);
+        return workload.IsExternal || workload.InternetEgress;
+    }
 
     /// <summary>Builds the plan.</summary>
     /// <exception cref="PublishingException">An expression, a profile entry or a Dockerfile does not fit.</exception>
     public static DeploymentPlan Create(AspireManifest manifest, DeploymentProfile profile)
     {
+        ArgumentNullException.ThrowIfNull(manifest);
+        ArgumentNullException.ThrowIfNull(profile);
         foreach (var name in profile.Resources.Keys)
         {
             if (manifest.Find(name) is not WorkloadResource)

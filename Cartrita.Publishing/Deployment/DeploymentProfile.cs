@@ -36,15 +36,24 @@ public sealed class DeploymentProfile
     public BackupProfile? Backup { get; set; }
 
     /// <summary>The profile for <paramref name="resource"/> (an empty one when the profile does not name it).</summary>
-    public ResourceProfile For(string resource) => Resources.GetValueOrDefault(resource) ?? new ResourceProfile();
+    public ResourceProfile For(string resource)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        return Resources.GetValueOrDefault(resource) ?? new ResourceProfile();
+    }
 
     /// <summary>An empty profile named <paramref name="name"/>.</summary>
-    public static DeploymentProfile Empty(string name = "app") => new() { Name = name };
+    public static DeploymentProfile Empty(string name = "app")
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return new() { Name = name };
+    }
 
     /// <summary>Reads a profile file.</summary>
     /// <exception cref="PublishingException">The file is missing or not a valid profile.</exception>
     public static DeploymentProfile Load(string path)
     {
+        ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path))
         {
             throw new PublishingException($"Deployment profile not found: {path}.");
@@ -55,6 +64,8 @@ public sealed class DeploymentProfile
     /// <summary>Parses profile YAML; <paramref name="source"/> names it in messages.</summary>
     public static DeploymentProfile Parse(string yaml, string source)
     {
+        ArgumentNullException.ThrowIfNull(yaml);
+        ArgumentNullException.ThrowIfNull(source);
         var deserializer = new DeserializerBuilder()
             .WithNamingConvention(CamelCaseNamingConvention.Instance)
             .Build();

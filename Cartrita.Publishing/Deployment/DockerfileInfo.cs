@@ -20,11 +20,16 @@ public sealed record DockerfileInfo(
         Entrypoint is null && Cmd is null ? null : [.. Entrypoint ?? [], .. Cmd ?? []];
 
     /// <summary>Reads <paramref name="path"/>; <see langword="null"/> when the file does not exist.</summary>
-    public static DockerfileInfo? TryRead(string path) => File.Exists(path) ? Parse(File.ReadAllText(path)) : null;
+    public static DockerfileInfo? TryRead(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return File.Exists(path) ? Parse(File.ReadAllText(path)) : null;
+    }
 
     /// <summary>Parses Dockerfile text.</summary>
     public static DockerfileInfo Parse(string text)
     {
+        ArgumentNullException.ThrowIfNull(text);
         var stages = new Dictionary<string, DockerfileInfo>(StringComparer.OrdinalIgnoreCase);
         var current = Empty;
         string? stageName = null;

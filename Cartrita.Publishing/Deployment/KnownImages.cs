@@ -84,14 +84,23 @@ public sealed record KnownImage(
     };
 
     /// <summary>Whether <paramref name="image"/> is a PostgreSQL server image (with <c>pg_dump</c> and <c>psql</c> of its own version).</summary>
-    public static bool IsPostgres(string image) => ReferenceEquals(Find(image), Postgres);
+    public static bool IsPostgres(string image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        return ReferenceEquals(Find(image), Postgres);
+    }
 
     /// <summary>What is known about <paramref name="image"/> (<c>docker.io/library/redis:7.0.15</c>), or <see langword="null"/>.</summary>
-    public static KnownImage? Find(string image) => Repositories.GetValueOrDefault(Repository(image));
+    public static KnownImage? Find(string image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        return Repositories.GetValueOrDefault(Repository(image));
+    }
 
     /// <summary>The repository of an image reference, without registry, <c>library/</c>, tag or digest.</summary>
     public static string Repository(string image)
     {
+        ArgumentNullException.ThrowIfNull(image);
         var name = image;
         var at = name.IndexOf('@');
         if (at >= 0)

@@ -34,6 +34,9 @@ public sealed class ParameterValues
         string? dotEnvPath,
         string? storedSecretsDirectory)
     {
+        ArgumentNullException.ThrowIfNull(manifest);
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(environment);
         _manifest = manifest;
         _profile = profile;
         _environment = environment;
@@ -42,8 +45,11 @@ public sealed class ParameterValues
     }
 
     /// <summary>The environment variable that sets <paramref name="parameter"/>: <c>postgres-password</c> → <c>POSTGRES_PASSWORD</c>.</summary>
-    public static string EnvironmentName(string parameter) =>
-        new([.. parameter.ToUpperInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]);
+    public static string EnvironmentName(string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        return new([.. parameter.ToUpperInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '_')]);
+    }
 
     /// <summary>The file name a secret parameter's value is kept under.</summary>
     /// <remarks>
@@ -64,6 +70,7 @@ public sealed class ParameterValues
     /// <exception cref="PublishingException">A parameter that is not secret has no value anywhere.</exception>
     public string Get(string parameter)
     {
+        ArgumentNullException.ThrowIfNull(parameter);
         if (_values.TryGetValue(parameter, out var known))
         {
             return known;
@@ -135,6 +142,7 @@ public sealed class ParameterValues
     /// <summary>A random value following <paramref name="rules"/> (Aspire's <c>default.generate</c>).</summary>
     public static string Generate(GenerateOptions rules)
     {
+        ArgumentNullException.ThrowIfNull(rules);
         const string Lower = "abcdefghijklmnopqrstuvwxyz";
         const string Upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
         const string Numeric = "0123456789";

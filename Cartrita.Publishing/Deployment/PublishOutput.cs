@@ -24,9 +24,13 @@ public sealed class PublishOutput(string directory)
     /// <summary>The header of a generated file.</summary>
     /// <param name="what">The command that made it, for the reader.</param>
     /// <param name="sources">The files it was made from.</param>
-    public static string Header(string what, params string[] sources) =>
-        $"{GeneratedMarker} ({what}) from {string.Join(" and ", sources)}.\n" +
-        "# Do not edit: change the AppHost or the deployment profile and publish again.\n";
+    public static string Header(string what, params string[] sources)
+    {
+        ArgumentNullException.ThrowIfNull(what);
+        ArgumentNullException.ThrowIfNull(sources);
+        return $"{GeneratedMarker} ({what}) from {string.Join(" and ", sources)}.\n" +
+            "# Do not edit: change the AppHost or the deployment profile and publish again.\n";
+    }
 
     /// <summary>Writes the files; secret files are readable by the owner's group and others only through the 0700 folder they are in.</summary>
     public void Write()

@@ -30,6 +30,8 @@ public static partial class SecretShim
     /// <param name="value">The value of a non-secret parameter, inlined.</param>
     public static (string Script, IReadOnlyList<string> Files) Create(IReadOnlyList<WorkloadVariable> variables, Func<string, string> value)
     {
+        ArgumentNullException.ThrowIfNull(variables);
+        ArgumentNullException.ThrowIfNull(value);
         var files = new List<string>();
         var encoderUsed = false;
         string Reference(ParameterPart part)

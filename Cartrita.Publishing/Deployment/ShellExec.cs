@@ -19,6 +19,8 @@ public static class ShellExec
     /// <exception cref="PublishingException">A compound script whose last command is not an exec.</exception>
     public static string Ensure(string script, string where)
     {
+        ArgumentNullException.ThrowIfNull(script);
+        ArgumentNullException.ThrowIfNull(where);
         var trimmed = script.Trim();
         var last = trimmed.Split([";", "&&", "||", "\n"], StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "";
         if (last.StartsWith("exec ", StringComparison.Ordinal))

@@ -17,7 +17,12 @@ public sealed class ExpressionResolver(AspireManifest manifest)
     /// <param name="template">A manifest string.</param>
     /// <param name="where">Where it comes from, for messages (<c>resource 'frontend', env 'NEXT_PUBLIC_API_URL'</c>).</param>
     /// <exception cref="PublishingException">An expression names an unknown resource or property, or refers to itself.</exception>
-    public ResolvedValue Resolve(string template, string where) => Resolve(template, where, ImmutableStack<string>.Empty);
+    public ResolvedValue Resolve(string template, string where)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        ArgumentNullException.ThrowIfNull(where);
+        return Resolve(template, where, ImmutableStack<string>.Empty);
+    }
 
     /// <summary>
     /// The container port of each binding of <paramref name="workload"/>: its <c>targetPort</c>, else its <c>port</c>,
@@ -25,6 +30,7 @@ public sealed class ExpressionResolver(AspireManifest manifest)
     /// </summary>
     public IReadOnlyDictionary<string, int> TargetPorts(WorkloadResource workload)
     {
+        ArgumentNullException.ThrowIfNull(workload);
         if (_ports.TryGetValue(workload.Name, out var known))
         {
             return known;

@@ -9,7 +9,11 @@ public sealed record AspireManifest(string SourcePath, string BaseDirectory, IRe
     private readonly Dictionary<string, ManifestResource> _byName = Resources.ToDictionary(r => r.Name, StringComparer.Ordinal);
 
     /// <summary>The resource named <paramref name="name"/>, or <see langword="null"/>.</summary>
-    public ManifestResource? Find(string name) => _byName.GetValueOrDefault(name);
+    public ManifestResource? Find(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return _byName.GetValueOrDefault(name);
+    }
 
     /// <summary>The resources that run as containers (everything but parameters and values).</summary>
     public IEnumerable<WorkloadResource> Workloads => Resources.OfType<WorkloadResource>();
@@ -18,7 +22,11 @@ public sealed record AspireManifest(string SourcePath, string BaseDirectory, IRe
     public IEnumerable<ParameterResource> Parameters => Resources.OfType<ParameterResource>();
 
     /// <summary>Makes a manifest-relative path absolute.</summary>
-    public string ResolvePath(string path) => Path.GetFullPath(path, BaseDirectory);
+    public string ResolvePath(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return Path.GetFullPath(path, BaseDirectory);
+    }
 }
 
 /// <summary>A resource of the manifest.</summary>

@@ -20,6 +20,7 @@ public static class ManifestReader
     /// <exception cref="PublishingException">The file is missing, malformed, or describes something not deployable.</exception>
     public static AspireManifest Read(string path)
     {
+        ArgumentNullException.ThrowIfNull(path);
         var fullPath = Path.GetFullPath(path);
         if (!File.Exists(fullPath))
         {
@@ -32,6 +33,7 @@ public static class ManifestReader
     /// <exception cref="PublishingException">The JSON is malformed or describes something not deployable.</exception>
     public static AspireManifest Parse(ReadOnlyMemory<byte> json, string sourcePath)
     {
+        ArgumentNullException.ThrowIfNull(sourcePath);
         var positions = new JsonPositions(json, sourcePath);
         JsonDocument document;
         try

@@ -27,12 +27,18 @@ public sealed class ResolvedValue
     /// <summary>Creates a value of <paramref name="parts"/> referring to <paramref name="references"/>.</summary>
     public ResolvedValue(IEnumerable<ValuePart> parts, IEnumerable<string> references)
     {
+        ArgumentNullException.ThrowIfNull(parts);
+        ArgumentNullException.ThrowIfNull(references);
         Parts = Merge(parts);
         References = references.ToImmutableSortedSet(StringComparer.Ordinal);
     }
 
     /// <summary>A literal value.</summary>
-    public static ResolvedValue Literal(string text) => new([new LiteralPart(text)], []);
+    public static ResolvedValue Literal(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return new([new LiteralPart(text)], []);
+    }
 
     /// <summary>The parts, with adjacent literals merged.</summary>
     public ImmutableArray<ValuePart> Parts { get; }
@@ -58,6 +64,8 @@ public sealed class ResolvedValue
     /// <param name="literal">How literal text is written (for escaping); as is by default.</param>
     public string Render(Func<string, string> parameter, Func<SettingPart, string> setting, Func<string, string>? literal = null)
     {
+        ArgumentNullException.ThrowIfNull(parameter);
+        ArgumentNullException.ThrowIfNull(setting);
         var builder = new StringBuilder();
         foreach (var part in Parts)
         {
@@ -73,11 +81,16 @@ public sealed class ResolvedValue
     }
 
     /// <summary>Applies a manifest filter (<c>uri</c>) to a value.</summary>
-    public static string ApplyFilter(string value, string filter) => filter switch
+    public static string ApplyFilter(string value, string filter)
     {
-        "uri" => Uri.EscapeDataString(value),
-        _ => throw new PublishingException($"Unknown filter '{filter}' (known: uri)."),
-    };
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentNullException.ThrowIfNull(filter);
+        return filter switch
+        {
+            "uri" => Uri.EscapeDataString(value),
+            _ => throw new PublishingException($"Unknown filter '{filter}' (known: uri)."),
+        };
+    }
 
     private static string ApplyFilters(string value, ImmutableArray<string> filters, Func<string, string>? literal)
     {
