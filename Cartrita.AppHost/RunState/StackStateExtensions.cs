@@ -10,7 +10,8 @@ public static class StackStateExtensions
     /// <summary>
     /// While the AppHost runs, keeps <c>run/stack.json</c> in <paramref name="dataDirectory"/> (owner-only) with the
     /// connection strings of <paramref name="database"/> and <paramref name="redis"/>, for <c>./cartrita backup</c>,
-    /// <c>restore</c> and <c>reset</c>; deleted on shutdown. Run mode only.
+    /// <c>restore</c> and <c>reset</c>; deleted on shutdown. Run mode only. The file's schema, and its readers, are
+    /// <c>Cartrita.Operations/Stack/stack.schema.json</c>'s.
     /// </summary>
     /// <param name="builder">The distributed application builder.</param>
     /// <param name="dataDirectory">The AppHost's data folder.</param>
