@@ -12,7 +12,7 @@ namespace Cartrita.Data.Tests;
 /// </summary>
 public sealed class SchemaScriptTests
 {
-    private static readonly string Root = FindRoot();
+    private static readonly string Root = Repository.Root;
 
     [Fact]
     public async Task Committed_schema_sql_is_the_migrations_idempotent_script()
@@ -54,17 +54,5 @@ public sealed class SchemaScriptTests
         var declared = context.GetService<IDesignTimeModel>().Model.GetPostgresExtensions().Select(e => e.Name);
 
         Assert.Equal(declared.Order(), DatabaseMigrator.RequiredExtensions.Order());
-    }
-
-    private static string FindRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Cartrita.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-        throw new InvalidOperationException("Cartrita.sln not found above " + AppContext.BaseDirectory);
     }
 }
