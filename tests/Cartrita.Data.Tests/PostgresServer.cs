@@ -63,7 +63,7 @@ public sealed class PostgresServer : IAsyncLifetime
         Port = GetFreePort();
 
         // The launcher's contract (eng/local-servers/README.md); POSTGRES_BIN, when set, comes from our environment.
-        var launcher = new ProcessStartInfo(Path.Combine(Repository.Root, "eng", "local-servers", "postgres-server"))
+        var launcher = new ProcessStartInfo(Path.Combine(SchemaScriptTests.Root, "eng", "local-servers", "postgres-server"))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

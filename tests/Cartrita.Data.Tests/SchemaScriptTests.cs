@@ -12,7 +12,8 @@ namespace Cartrita.Data.Tests;
 /// </summary>
 public sealed class SchemaScriptTests
 {
-    private static readonly string Root = Repository.Root;
+    /// <summary>The checkout the tests run from (the folder holding Cartrita.sln); PostgresServer finds its launcher there.</summary>
+    internal static readonly string Root = FindRoot();
 
     [Fact]
     public async Task Committed_schema_sql_is_the_migrations_idempotent_script()
@@ -54,5 +55,17 @@ public sealed class SchemaScriptTests
         var declared = context.GetService<IDesignTimeModel>().Model.GetPostgresExtensions().Select(e => e.Name);
 
         Assert.Equal(declared.Order(), DatabaseMigrator.RequiredExtensions.Order());
+    }
+
+    private static string FindRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Cartrita.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+        throw new InvalidOperationException("Cartrita.sln not found above " + AppContext.BaseDirectory);
     }
 }
