@@ -42,15 +42,10 @@ public static class PostgresProcessBuilderExtensions
         dataDirectory = Path.GetFullPath(dataDirectory);
         var resource = new PostgresProcessResource(name, LocalServerLaunchers.Path(builder, "postgres-server"), dataDirectory, userName.Resource, password.Resource);
 
-        string? connectionString = null;
-        var healthCheckKey = $"{name}_check";
-        builder.Services.AddHealthChecks().AddNpgSql(
-            _ => connectionString ?? throw new InvalidOperationException($"The connection string for '{name}' is not available yet."),
-            name: healthCheckKey);
-
         // The launcher's contract: the secrets travel in its environment, never on a command line.
-        return builder.AddResource(resource)
-            .WithEndpoint(port: port, targetPort: port, name: PostgresProcessResource.PrimaryEndpointName, env: "PGPORT", isProxied: false)
+        return builder.AddLaunchedServer(resource, PostgresProcessResource.PrimaryEndpointName, port, "PGPORT",
+                (checks, connectionString, key) => checks.AddNpgSql(connectionString, name: key),
+                async (server, cancellationToken) => await AdminConnectionStringAsync(server, cancellationToken))
             .WithEnvironment("PGDATA", dataDirectory)
             .WithEnvironment("POSTGRES_BIN", binDirectory)
             .WithEnvironment("POSTGRES_USER", userName)
@@ -61,10 +56,6 @@ public static class PostgresProcessBuilderExtensions
             // defaults.
             .WithArgs("-c", "shared_buffers=1GB", "-c", "maintenance_work_mem=1GB")
             .WithRequiredCommand(binaries.Postgres)
-            .WithHealthCheck(healthCheckKey)
-            .WithStartupHealthPolling()
-            .OnConnectionStringAvailable(async (server, _, cancellationToken) =>
-                connectionString = await AdminConnectionStringAsync(server, cancellationToken))
             .OnResourceReady(async (server, @event, cancellationToken) =>
             {
                 var logger = @event.Services.GetRequiredService<ResourceLoggerService>().GetLogger(server);

@@ -32,22 +32,13 @@ public static class RedisProcessBuilderExtensions
         dataDirectory = Path.GetFullPath(dataDirectory);
         var resource = new RedisProcessResource(name, LocalServerLaunchers.Path(builder, "redis-server"), dataDirectory, password.Resource);
 
-        string? connectionString = null;
-        var healthCheckKey = $"{name}_check";
-        builder.Services.AddHealthChecks().AddRedis(
-            _ => connectionString ?? throw new InvalidOperationException($"The connection string for '{name}' is not available yet."),
-            name: healthCheckKey);
-
         // The launcher's contract: the password travels in its environment, never on a command line.
-        return builder.AddResource(resource)
-            .WithEndpoint(port: port, targetPort: port, name: RedisProcessResource.PrimaryEndpointName, env: "REDIS_PORT", isProxied: false)
+        return builder.AddLaunchedServer(resource, RedisProcessResource.PrimaryEndpointName, port, "REDIS_PORT",
+                (checks, connectionString, key) => checks.AddRedis(connectionString, name: key),
+                async (server, cancellationToken) => await server.ConnectionStringExpression.GetValueAsync(cancellationToken))
             .WithEnvironment("REDIS_DATA", dataDirectory)
             .WithEnvironment("REDIS_SERVER", command)
             .WithEnvironment("REDIS_PASSWORD", password)
-            .WithRequiredCommand(command)
-            .WithHealthCheck(healthCheckKey)
-            .WithStartupHealthPolling()
-            .OnConnectionStringAvailable(async (server, _, cancellationToken) =>
-                connectionString = await server.ConnectionStringExpression.GetValueAsync(cancellationToken));
+            .WithRequiredCommand(command);
     }
 }
