@@ -26,7 +26,7 @@ public static class PrerequisitePreflightExtensions
             return builder;
         }
 
-        var sudo = ServiceAccount.IsRoot ? "" : "sudo ";
+        var sudo = CurrentUser.IsRoot ? "" : "sudo ";
         var postgres = new PostgresBinaries(options.Tools.PostgresBinDirectory);
         List<Prerequisite> prerequisites =
         [

@@ -63,7 +63,7 @@ public static class TerminalReportExtensions
                 services.GetRequiredService<IHostApplicationLifetime>(),
                 options.Startup,
                 keepOpen,
-                new FailureContext(options.ContainerRuntime, Path.Combine(options.DataDirectory, "logs"), ServiceAccount.IsRoot ? "" : "sudo "),
+                new FailureContext(options.ContainerRuntime, Path.Combine(options.DataDirectory, "logs"), CurrentUser.IsRoot ? "" : "sudo "),
                 terminal).Start();
             return Task.CompletedTask;
         });

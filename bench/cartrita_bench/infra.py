@@ -1,11 +1,10 @@
-"""Throw-away PostgreSQL 15 + pgvector, Redis, the migration worker, the orchestrator and the frontend, started by
-hand on free ports (never the stack's defaults) with data in a temporary folder."""
+"""Throw-away PostgreSQL 15 + pgvector, Redis (the repository's launchers, eng/local-servers), the migration worker, the
+orchestrator and the frontend, started by hand on free ports (never the stack's defaults) with data in a temporary
+folder."""
 
 from __future__ import annotations
 
 import json
-import os
-import pwd
 import secrets
 import signal
 import subprocess
@@ -13,13 +12,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
-from .procs import REGISTRY, free_port, minimal_env, port_open, wait_until
+import local_servers
+from local_servers import PG_BIN  # noqa: F401 - bench/run checks for it
+from .procs import REGISTRY, free_port, minimal_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-REDIS_SERVER = "/usr/bin/redis-server"
 PYTHON = "/usr/bin/python3"
 ORCHESTRATOR_DIR = ROOT / "services" / "ai-orchestrator"
 MIGRATIONS_DLL = ROOT / "Cartrita.MigrationService" / "bin" / "Debug" / "net10.0" / "Cartrita.MigrationService.dll"
@@ -48,78 +47,15 @@ def http_json(method: str, url: str, body: Optional[dict] = None, headers: Optio
         return resp.status, json.loads(resp.read() or b"null")
 
 
-class Postgres:
-    """A cluster in ``base/data`` on 127.0.0.1:<port>, TCP only, with the AppHost's server options."""
+class Postgres(local_servers.Postgres):
+    """eng/local-servers/postgres-server in ``base/data``, as the AppHost's user, with the AppHost's server options."""
 
     def __init__(self, base: Path, port: Optional[int] = None, password: Optional[str] = None, settings: Optional[Dict[str, str]] = None):
-        self.base = base
-        self.data = base / "data"
-        self.log = base / "postgres.log"
-        self.port = port or free_port()
-        self.user = DB_USER
-        self.password = password or secrets.token_urlsafe(18)
         # What Cartrita.AppHost passes to its local postgres (Hosting/Postgres/PostgresProcessBuilderExtensions.cs).
-        self.settings = {"listen_addresses": "127.0.0.1", "unix_socket_directories": "",
-                         "shared_buffers": "1GB", "maintenance_work_mem": "1GB"}
-        self.settings.update(settings or {})
-        self.proc: Optional[subprocess.Popen] = None
-        self.as_root = os.geteuid() == 0
-
-    def _argv(self, *argv: str) -> List[str]:
-        if self.as_root:  # PostgreSQL refuses to run as root
-            return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv]
-        return list(argv)
-
-    def _chown(self, path: Path) -> None:
-        if self.as_root:
-            pw = pwd.getpwnam("postgres")
-            os.chown(path, pw.pw_uid, pw.pw_gid)
-
-    def init(self) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
-        self._chown(self.base)
-        pwfile = self.base / "pwfile"
-        pwfile.write_text(self.password + "\n")
-        pwfile.chmod(0o600)
-        self._chown(pwfile)
-        try:
-            res = subprocess.run(
-                self._argv(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", self.user, f"--pwfile={pwfile}",
-                           "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-instructions"),
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=minimal_env(), timeout=120)
-        finally:
-            pwfile.unlink()
-        if res.returncode != 0:
-            raise RuntimeError(f"initdb failed ({res.returncode}):\n{res.stdout.decode(errors='replace')}")
-
-    def spawn(self) -> subprocess.Popen:
-        argv = [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port)]
-        for key, value in self.settings.items():
-            argv += ["-c", f"{key}={value}"]
-        with open(self.log, "ab") as log:
-            self.proc = REGISTRY.spawn(self._argv(*argv), stdout=log, stderr=subprocess.STDOUT, env=minimal_env())
-        return self.proc
-
-    def ready(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"postgres exited ({self.proc.returncode}); see {self.log}")
-        import psycopg
-
-        with psycopg.connect(self.dsn("postgres"), connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return True
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.spawn()
-        wait_until(self.ready, timeout, 0.02, f"postgres on port {self.port}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            REGISTRY.stop(self.proc, signal.SIGINT, timeout=30)  # fast shutdown
-            self.proc = None
+        super().__init__(base, port, DB_USER, password, {"shared_buffers": "1GB", "maintenance_work_mem": "1GB", **(settings or {})})
 
     def dsn(self, dbname: str = DB_NAME) -> str:
-        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={self.user} password={self.password}"
+        return self.superuser_dsn(dbname)
 
     def url(self, dbname: str = DB_NAME) -> str:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{dbname}"
@@ -135,45 +71,7 @@ class Postgres:
                 conn.execute(f'CREATE DATABASE "{dbname}"')
 
 
-class Redis:
-    def __init__(self, base: Path, port: Optional[int] = None, password: Optional[str] = None):
-        self.base = base
-        self.port = port or free_port()
-        self.password = password or secrets.token_urlsafe(18)
-        self.conf = base / "redis.conf"
-        self.log = base / "redis.log"
-        self.proc: Optional[subprocess.Popen] = None
-        base.mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(
-            f"bind 127.0.0.1\nport {self.port}\nprotected-mode yes\nrequirepass {self.password}\n"
-            f'save ""\nappendonly no\ndir {base}\ndaemonize no\nlogfile ""\n')
-        self.conf.chmod(0o600)
-
-    def spawn(self) -> subprocess.Popen:
-        with open(self.log, "ab") as log:
-            self.proc = REGISTRY.spawn([REDIS_SERVER, str(self.conf)], stdout=log, stderr=subprocess.STDOUT, env=minimal_env())
-        return self.proc
-
-    def ready(self) -> bool:
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1)
-        try:
-            return client.ping() is True
-        finally:
-            client.close()
-
-    def start(self, timeout: float = 10.0) -> None:
-        self.spawn()
-        wait_until(self.ready, timeout, 0.02, f"redis on port {self.port}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            REGISTRY.stop(self.proc, signal.SIGTERM)
-            self.proc = None
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/{db}"
+Redis = local_servers.Redis
 
 
 def run_migrations(pg: Postgres, log: Path, timeout: float = 120.0) -> float:

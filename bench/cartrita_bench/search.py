@@ -73,7 +73,6 @@ def bench_search(base: Path, n: int = 100_000, queries: int = 100, maintenance_w
 
     out: Dict[str, object] = {"n": n, "queries": queries, "dims": vectors.DIMS, "maintenance_work_mem": maintenance_work_mem}
     pg = Postgres(base / "pg")
-    pg.init()
     pg.start()
     pg.create_database()
     try:

@@ -379,7 +379,6 @@ def bench_start(work: Path, repeats: int = 3, log=print) -> Dict[str, object]:
     # by hand: a cluster prepared the way the AppHost leaves its own (initialised, database created, migrated)
     hand_base = work / "byhand"
     pg = Postgres(hand_base / "pg", password=secrets_["postgres-password"], settings={})
-    pg.init()
     pg.start()
     pg.create_database()
     run_migrations(pg, hand_base / "migrations.log")

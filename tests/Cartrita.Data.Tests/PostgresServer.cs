@@ -1,17 +1,17 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text;
 using Npgsql;
 
 namespace Cartrita.Data.Tests;
 
 /// <summary>
-/// A throwaway PostgreSQL 15 + pgvector server for the test run: <c>initdb</c> into a temporary directory, then
-/// <c>postgres</c> on a free loopback port with password authentication and no Unix socket. Run as the
-/// <c>postgres</c> user when the tests run as root (PostgreSQL refuses root). Disposing stops it with SIGINT (fast
-/// shutdown) and deletes the directory. Each test takes its own database from <see cref="CreateDatabaseAsync"/>.
+/// A throwaway PostgreSQL 15 + pgvector server for the test run, started by the repository's launcher
+/// (<c>eng/local-servers/postgres-server</c>, the one the AppHost runs) on a free loopback port with its data in a
+/// temporary folder; as root the launcher runs it as the <c>postgres</c> OS user. Disposing stops it with SIGINT (fast
+/// shutdown) and deletes the folder. Each test takes its own database from <see cref="CreateDatabaseAsync"/>.
 /// </summary>
 public sealed class PostgresServer : IAsyncLifetime
 {
@@ -20,17 +20,14 @@ public sealed class PostgresServer : IAsyncLifetime
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
 
     private readonly string _password = Convert.ToHexString(Guid.NewGuid().ToByteArray());
-    private readonly StringBuilder _log = new();
+    private readonly ConcurrentQueue<string> _log = new();
     private DirectoryInfo? _root;
     private Process? _postgres;
 
     public int Port { get; private set; }
 
-    /// <summary>The server's log so far (for failure messages).</summary>
-    public string Log
-    {
-        get { lock (_log) { return _log.ToString(); } }
-    }
+    /// <summary>The launcher's and the server's output so far (for failure messages).</summary>
+    public string Log => string.Join('\n', _log);
 
     /// <summary>A connection string for <paramref name="database"/> as the superuser.</summary>
     public string ConnectionString(string database = "postgres") => new NpgsqlConnectionStringBuilder
@@ -57,38 +54,37 @@ public sealed class PostgresServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var binDirectory = Environment.GetEnvironmentVariable("CARTRITA_PG_BIN") ?? "/usr/lib/postgresql/15/bin";
-        var initdb = Path.Combine(binDirectory, "initdb");
-        var postgres = Path.Combine(binDirectory, "postgres");
-        if (!File.Exists(initdb) || !File.Exists(postgres))
-        {
-            throw new InvalidOperationException(
-                $"PostgreSQL 15 server binaries not found in {binDirectory} (set CARTRITA_PG_BIN, or run eng/install.sh apt pgvector)");
-        }
-
-        var asRoot = Native.geteuid() == 0;
         _root = Directory.CreateTempSubdirectory("cartrita-data-tests-");
-        var dataDirectory = Path.Combine(_root.FullName, "data");
-        var passwordFile = Path.Combine(_root.FullName, "pwfile");
-        await File.WriteAllTextAsync(passwordFile, _password + "\n");
-        if (asRoot && !OperatingSystem.IsWindows())
+        if (!OperatingSystem.IsWindows())
         {
-            // CreateTempSubdirectory makes 0700 directories: let the postgres user in, and own the tree.
-            _root.UnixFileMode |= UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
-            await RunToCompletionAsync("chown", ["-R", "postgres:postgres", _root.FullName], asPostgres: false);
+            // Temporary folders are born 0700: the postgres OS user (when we are root) must reach the data folder inside.
+            _root.UnixFileMode |= UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
         }
-
-        await RunToCompletionAsync(initdb,
-            ["-D", dataDirectory, "-U", Superuser, $"--pwfile={passwordFile}", "--auth=scram-sha-256", "-E", "UTF8",
-             "--locale=C", "--no-sync", "--no-instructions"],
-            asRoot);
-
         Port = GetFreePort();
-        _postgres = Start(postgres,
-            ["-D", dataDirectory, "-p", Port.ToString(), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-             // A throwaway cluster: durability off, fewer connections' worth of memory.
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=50"],
-            asRoot);
+
+        // The launcher's contract (eng/local-servers/README.md); POSTGRES_BIN, when set, comes from our environment.
+        var launcher = new ProcessStartInfo(Path.Combine(SchemaScriptTests.Root, "eng", "local-servers", "postgres-server"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = _root.FullName,
+            Environment =
+            {
+                ["PGDATA"] = Path.Combine(_root.FullName, "data"),
+                ["PGPORT"] = Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["POSTGRES_USER"] = Superuser,
+                ["POSTGRES_PASSWORD"] = _password,
+                ["POSTGRES_INITDB_ARGS"] = "--no-sync",
+            },
+            // A throwaway cluster: durability off, fewer connections' worth of memory.
+            ArgumentList = { "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=50" },
+        };
+        _postgres = new Process { StartInfo = launcher };
+        _postgres.OutputDataReceived += (_, e) => Collect(e.Data);
+        _postgres.ErrorDataReceived += (_, e) => Collect(e.Data);
+        _postgres.Start();
+        _postgres.BeginOutputReadLine();
+        _postgres.BeginErrorReadLine();
 
         await WaitUntilReadyAsync();
     }
@@ -97,28 +93,25 @@ public sealed class PostgresServer : IAsyncLifetime
     {
         if (_postgres is { } postgres)
         {
-            try
+            // The launcher execs postgres: SIGINT reaches the server itself (fast shutdown; its backends exit with it).
+            if (!postgres.HasExited && kill(postgres.Id, SIGINT) == 0)
             {
-                if (!postgres.HasExited)
+                using var timeout = new CancellationTokenSource(StopTimeout);
+                try
                 {
-                    // SIGINT = fast shutdown: disconnect clients, stop cleanly, children exit with the postmaster.
-                    Native.kill(postgres.Id, Native.SIGINT);
-                    using var timeout = new CancellationTokenSource(StopTimeout);
-                    try
-                    {
-                        await postgres.WaitForExitAsync(timeout.Token);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        postgres.Kill(entireProcessTree: true);
-                        await postgres.WaitForExitAsync();
-                    }
+                    await postgres.WaitForExitAsync(timeout.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Killed below.
                 }
             }
-            finally
+            if (!postgres.HasExited)
             {
-                postgres.Dispose();
+                postgres.Kill(entireProcessTree: true);
+                await postgres.WaitForExitAsync();
             }
+            postgres.Dispose();
         }
 
         try
@@ -131,6 +124,14 @@ public sealed class PostgresServer : IAsyncLifetime
         }
     }
 
+    private void Collect(string? line)
+    {
+        if (line is not null)
+        {
+            _log.Enqueue(line);
+        }
+    }
+
     private async Task WaitUntilReadyAsync()
     {
         var deadline = Stopwatch.StartNew();
@@ -138,7 +139,8 @@ public sealed class PostgresServer : IAsyncLifetime
         {
             if (_postgres!.HasExited)
             {
-                throw new InvalidOperationException($"postgres exited with code {_postgres.ExitCode} while starting:\n{Log}");
+                // The launcher's last line names the problem and its fix.
+                throw new InvalidOperationException($"postgres-server exited with code {_postgres.ExitCode} while starting:\n{Log}");
             }
 
             try
@@ -164,78 +166,6 @@ public sealed class PostgresServer : IAsyncLifetime
         }
     }
 
-    private Process Start(string fileName, IReadOnlyList<string> arguments, bool asPostgres)
-    {
-        var process = new Process { StartInfo = CreateStartInfo(fileName, arguments, asPostgres) };
-        process.OutputDataReceived += (_, e) => Append(e.Data);
-        process.ErrorDataReceived += (_, e) => Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private async Task RunToCompletionAsync(string fileName, IReadOnlyList<string> arguments, bool asPostgres)
-    {
-        using var process = Start(fileName, arguments, asPostgres);
-        using var timeout = new CancellationTokenSource(StartTimeout);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fileName} did not finish within {StartTimeout}:\n{Log}");
-        }
-
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{fileName} exited with code {process.ExitCode}:\n{Log}");
-        }
-    }
-
-    // When root, exec through setpriv (not runuser/su) so the process we hold, and signal, is postgres itself.
-    private static ProcessStartInfo CreateStartInfo(string fileName, IReadOnlyList<string> arguments, bool asPostgres)
-    {
-        var startInfo = new ProcessStartInfo
-        {
-            FileName = asPostgres ? "setpriv" : fileName,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetTempPath(),
-        };
-        if (asPostgres)
-        {
-            foreach (var argument in (string[])["--reuid=postgres", "--regid=postgres", "--init-groups", "--", fileName])
-            {
-                startInfo.ArgumentList.Add(argument);
-            }
-        }
-
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        startInfo.Environment["LC_ALL"] = "C";
-        return startInfo;
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_log)
-        {
-            _log.AppendLine(line);
-        }
-    }
-
     /// <summary>A loopback port that nothing listens on right now.</summary>
     public static int GetFreePort()
     {
@@ -244,16 +174,10 @@ public sealed class PostgresServer : IAsyncLifetime
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static class Native
-    {
-        public const int SIGINT = 2;
+    private const int SIGINT = 2;
 
-        [DllImport("libc", SetLastError = true)]
-        public static extern int kill(int pid, int sig);
-
-        [DllImport("libc")]
-        public static extern uint geteuid();
-    }
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
 }
 
 [CollectionDefinition(Name)]

@@ -12,7 +12,8 @@ namespace Cartrita.Data.Tests;
 /// </summary>
 public sealed class SchemaScriptTests
 {
-    private static readonly string Root = FindRoot();
+    /// <summary>The checkout the tests run from (the folder holding Cartrita.sln); PostgresServer finds its launcher there.</summary>
+    internal static readonly string Root = FindRoot();
 
     [Fact]
     public async Task Committed_schema_sql_is_the_migrations_idempotent_script()

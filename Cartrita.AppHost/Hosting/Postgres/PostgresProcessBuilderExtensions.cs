@@ -11,12 +11,12 @@ namespace Aspire.Hosting;
 /// <summary>Adds PostgreSQL servers that run as local processes, for machines without a container runtime.</summary>
 public static class PostgresProcessBuilderExtensions
 {
-    private const string ServiceUser = "postgres";
-
     /// <summary>
-    /// Adds a PostgreSQL server run as a local process from the machine's PostgreSQL binaries. The cluster is created
-    /// in <paramref name="dataDirectory"/> on first start and kept across runs. When the AppHost runs as root the server
-    /// runs as the <c>postgres</c> OS user. The resource is healthy once the server accepts authenticated connections.
+    /// Adds a PostgreSQL server run as a local process from the machine's PostgreSQL binaries, through the repository's
+    /// launcher <c>eng/local-servers/postgres-server</c>. The cluster is created in <paramref name="dataDirectory"/> on
+    /// first start and kept across runs; a changed user name or password is applied to it before the server starts. When
+    /// the AppHost runs as root the server runs as the <c>postgres</c> OS user. The resource is healthy once the server
+    /// accepts authenticated connections.
     /// </summary>
     /// <param name="builder">The distributed application builder.</param>
     /// <param name="name">The resource name.</param>
@@ -39,45 +39,23 @@ public static class PostgresProcessBuilderExtensions
         ArgumentNullException.ThrowIfNull(userName);
         ArgumentNullException.ThrowIfNull(password);
         var binaries = new PostgresBinaries(binDirectory);
-        var account = ServiceAccount.NonRoot(ServiceUser);
         dataDirectory = Path.GetFullPath(dataDirectory);
-        var resource = new PostgresProcessResource(name, account.Command(binaries.Postgres), dataDirectory, userName.Resource, password.Resource);
+        var resource = new PostgresProcessResource(name, LocalServerLaunchers.Path(builder, "postgres-server"), dataDirectory, userName.Resource, password.Resource);
 
-        string? connectionString = null;
-        var healthCheckKey = $"{name}_check";
-        builder.Services.AddHealthChecks().AddNpgSql(
-            _ => connectionString ?? throw new InvalidOperationException($"The connection string for '{name}' is not available yet."),
-            name: healthCheckKey);
-
-        return builder.AddResource(resource)
-            .WithEndpoint(port: port, targetPort: port, name: PostgresProcessResource.PrimaryEndpointName, env: "PGPORT", isProxied: false)
-            .WithArgs([.. account.Arguments(binaries.Postgres,
-            [
-                "-D", dataDirectory,
-                // TCP on loopback only; no Unix socket, so nothing is written outside the data folder.
-                "-c", "listen_addresses=127.0.0.1",
-                "-c", "unix_socket_directories=",
-                // pgvector's HNSW graph must fit in memory: an index build slows several-fold once it outgrows
-                // maintenance_work_mem, and a search copies every graph page it visits in from the OS cache unless the
-                // index fits in shared_buffers (figures: BENCHMARKS.md, "Search: 9.3 ms → 4.3–4.5 ms p50"). The rest
-                // stays at the defaults.
-                "-c", "shared_buffers=1GB",
-                "-c", "maintenance_work_mem=1GB",
-            ])])
+        // The launcher's contract: the secrets travel in its environment, never on a command line.
+        return builder.AddLaunchedServer(resource, PostgresProcessResource.PrimaryEndpointName, port, "PGPORT",
+                (checks, connectionString, key) => checks.AddNpgSql(connectionString, name: key),
+                async (server, cancellationToken) => await AdminConnectionStringAsync(server, cancellationToken))
+            .WithEnvironment("PGDATA", dataDirectory)
+            .WithEnvironment("POSTGRES_BIN", binDirectory)
+            .WithEnvironment("POSTGRES_USER", userName)
+            .WithEnvironment("POSTGRES_PASSWORD", password)
+            // pgvector's HNSW graph must fit in memory: an index build slows several-fold once it outgrows
+            // maintenance_work_mem, and a search copies every graph page it visits in from the OS cache unless the index
+            // fits in shared_buffers (figures: BENCHMARKS.md, "Search: 9.3 ms → 4.3–4.5 ms p50"). The rest stays at the
+            // defaults.
+            .WithArgs("-c", "shared_buffers=1GB", "-c", "maintenance_work_mem=1GB")
             .WithRequiredCommand(binaries.Postgres)
-            .WithHealthCheck(healthCheckKey)
-            .WithStartupHealthPolling()
-            .OnBeforeResourceStarted(async (server, @event, cancellationToken) =>
-            {
-                var logger = @event.Services.GetRequiredService<ResourceLoggerService>().GetLogger(server);
-                var cluster = new PostgresCluster(binaries, account, server.DataDirectory, logger);
-                await cluster.PrepareAsync(
-                    await server.UserNameParameter.GetValueAsync(cancellationToken) ?? ServiceUser,
-                    await server.PasswordParameter.GetValueAsync(cancellationToken) ?? "",
-                    cancellationToken);
-            })
-            .OnConnectionStringAvailable(async (server, _, cancellationToken) =>
-                connectionString = await AdminConnectionStringAsync(server, cancellationToken))
             .OnResourceReady(async (server, @event, cancellationToken) =>
             {
                 var logger = @event.Services.GetRequiredService<ResourceLoggerService>().GetLogger(server);

@@ -5,12 +5,13 @@ namespace Aspire.Hosting.ApplicationModel;
 /// Aspire's <c>PostgresServerResource</c> so consumers use <c>WithReference</c>/<c>WaitFor</c> unchanged.
 /// </summary>
 /// <param name="name">The resource name.</param>
-/// <param name="command">The program DCP starts (the server, or <c>setpriv</c> when dropping root).</param>
+/// <param name="command">The launcher DCP starts (<c>eng/local-servers/postgres-server</c>); it runs in its own folder, since
+/// it creates the data folder itself.</param>
 /// <param name="dataDirectory">The cluster's data folder; it persists across runs.</param>
 /// <param name="userName">The superuser name.</param>
 /// <param name="password">The superuser password.</param>
 public sealed class PostgresProcessResource(string name, string command, string dataDirectory, ParameterResource userName, ParameterResource password)
-    : ExecutableResource(name, command, dataDirectory), IResourceWithConnectionString
+    : ExecutableResource(name, command, Path.GetDirectoryName(command) ?? "."), IResourceWithConnectionString
 {
     internal const string PrimaryEndpointName = "tcp";
 

@@ -7,9 +7,10 @@ namespace Aspire.Hosting;
 public static class RedisProcessBuilderExtensions
 {
     /// <summary>
-    /// Adds a Redis server run as a local <c>redis-server</c> process with append-only persistence in
-    /// <paramref name="dataDirectory"/>. The password goes into a private config file written before each start. The
-    /// resource is healthy once an authenticated PING succeeds.
+    /// Adds a Redis server run as a local <c>redis-server</c> process, through the repository's launcher
+    /// <c>eng/local-servers/redis-server</c>, with append-only persistence in <paramref name="dataDirectory"/>. The
+    /// launcher puts the password into a private config file written before each start. The resource is healthy once an
+    /// authenticated PING succeeds.
     /// </summary>
     /// <param name="builder">The distributed application builder.</param>
     /// <param name="name">The resource name.</param>
@@ -28,47 +29,16 @@ public static class RedisProcessBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(password);
-        var resource = new RedisProcessResource(name, command, Path.GetFullPath(dataDirectory), password.Resource);
+        dataDirectory = Path.GetFullPath(dataDirectory);
+        var resource = new RedisProcessResource(name, LocalServerLaunchers.Path(builder, "redis-server"), dataDirectory, password.Resource);
 
-        string? connectionString = null;
-        var healthCheckKey = $"{name}_check";
-        builder.Services.AddHealthChecks().AddRedis(
-            _ => connectionString ?? throw new InvalidOperationException($"The connection string for '{name}' is not available yet."),
-            name: healthCheckKey);
-
-        var endpoint = resource.PrimaryEndpoint;
-        return builder.AddResource(resource)
-            .WithEndpoint(port: port, targetPort: port, name: RedisProcessResource.PrimaryEndpointName, isProxied: false)
-            .WithArgs(context =>
-            {
-                // Command-line options override the config file, so the port the orchestrator chose wins.
-                context.Args.Add(resource.ConfigFile);
-                context.Args.Add("--port");
-                context.Args.Add(endpoint.Property(EndpointProperty.TargetPort));
-            })
-            .WithRequiredCommand(command)
-            .WithHealthCheck(healthCheckKey)
-            .WithStartupHealthPolling()
-            .OnBeforeResourceStarted(async (server, _, cancellationToken) =>
-            {
-                Directory.CreateDirectory(server.DataDirectory);
-                var config = $"""
-                    # Written by the Cartrita AppHost before each start; edits are overwritten.
-                    bind 127.0.0.1
-                    protected-mode yes
-                    dir {server.DataDirectory}
-                    appendonly yes
-                    save ""
-                    daemonize no
-                    requirepass "{Escape(await server.PasswordParameter.GetValueAsync(cancellationToken))}"
-                    """;
-                await PrivateFile.WriteAsync(server.ConfigFile, config, cancellationToken);
-            })
-            .OnConnectionStringAvailable(async (server, _, cancellationToken) =>
-                connectionString = await server.ConnectionStringExpression.GetValueAsync(cancellationToken));
+        // The launcher's contract: the password travels in its environment, never on a command line.
+        return builder.AddLaunchedServer(resource, RedisProcessResource.PrimaryEndpointName, port, "REDIS_PORT",
+                (checks, connectionString, key) => checks.AddRedis(connectionString, name: key),
+                async (server, cancellationToken) => await server.ConnectionStringExpression.GetValueAsync(cancellationToken))
+            .WithEnvironment("REDIS_DATA", dataDirectory)
+            .WithEnvironment("REDIS_SERVER", command)
+            .WithEnvironment("REDIS_PASSWORD", password)
+            .WithRequiredCommand(command);
     }
-
-    // Redis config strings use C-like escapes inside double quotes.
-    private static string Escape(string? value) =>
-        (value ?? "").Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
 }

@@ -5,18 +5,20 @@ namespace Aspire.Hosting.ApplicationModel;
 /// (<c>host:port,password=…</c>), so StackExchange.Redis clients and <c>WithReference</c> work unchanged.
 /// </summary>
 /// <param name="name">The resource name.</param>
-/// <param name="command">The <c>redis-server</c> program.</param>
+/// <param name="command">The launcher DCP starts (<c>eng/local-servers/redis-server</c>); it runs in its own folder, since it
+/// creates the data folder itself.</param>
 /// <param name="dataDirectory">The folder for the append-only file and the generated config.</param>
 /// <param name="password">The password clients authenticate with.</param>
 public sealed class RedisProcessResource(string name, string command, string dataDirectory, ParameterResource password)
-    : ExecutableResource(name, command, dataDirectory), IResourceWithConnectionString
+    : ExecutableResource(name, command, Path.GetDirectoryName(command) ?? "."), IResourceWithConnectionString
 {
     internal const string PrimaryEndpointName = "tcp";
 
     /// <summary>The folder for persistence and the generated config file.</summary>
     public string DataDirectory { get; } = dataDirectory;
 
-    /// <summary>The config file written before start; it carries the password so it never appears on a command line.</summary>
+    /// <summary>The config file the launcher writes before each start; it carries the password so it never appears on a
+    /// command line.</summary>
     public string ConfigFile => Path.Combine(DataDirectory, "redis.conf");
 
     /// <summary>The password parameter.</summary>

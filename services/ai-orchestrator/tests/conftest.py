@@ -71,7 +71,6 @@ def postgres(workdir: Path, sentinels: Sentinels):
     pg_dir.mkdir()
     server = PostgresServer(pg_dir, free_port(), superuser_password=secrets.token_hex(16))
     try:
-        server.init()
         server.start()
         server.create_app_database("cartrita_app", sentinels.db_password, "cartrita")
         server.apply_schema("cartrita", "cartrita_app", sentinels.db_password, SCHEMA_SQL)

@@ -78,14 +78,15 @@ public sealed class StartupTerminalTests(ITestOutputHelper output) : IDisposable
         await File.WriteAllTextAsync(Path.Combine(_dataDirectory, "postgres"), "not a folder");
         var (text, _, exitCode, ports) = await TerminalOutput.RunUntilFailureAsync(output, _dataDirectory, "postgres");
 
-        Assert.Contains("cartrita: postgres failed: it failed to start", text);
-        Assert.Matches($"why: .*{System.Text.RegularExpressions.Regex.Escape(Path.Combine(_dataDirectory, "postgres"))}", text);
-        Assert.Contains(Path.Combine(_dataDirectory, "logs", "postgres.log"), text);
+        Assert.Contains("cartrita: postgres failed: it exited with code 1", text);
+        // eng/local-servers/postgres-server's own reason and fix, split.
+        Assert.Matches($"why: postgres-server: cannot create the data folder '{System.Text.RegularExpressions.Regex.Escape(Path.Combine(_dataDirectory, "postgres"))}'", text);
+        Assert.Contains("fix: move away what stands in its place", text);
         TerminalOutput.AssertNoStackTrace(text);
         Assert.Equal(1, exitCode);
         TerminalOutput.AssertNothingLeft(_dataDirectory, ports);
         // The resource's console was written to its log file from the first line.
-        Assert.Contains("Failed to create resource postgres", await File.ReadAllTextAsync(Path.Combine(_dataDirectory, "logs", "postgres.log")));
+        Assert.Contains("postgres-server: cannot create the data folder", await File.ReadAllTextAsync(Path.Combine(_dataDirectory, "logs", "postgres.log")));
     }
 
     [Fact]
