@@ -170,6 +170,15 @@ def token(app: AppProcess, sentinels: Sentinels) -> str:
     return r.json()["access_token"]
 
 
+@pytest.fixture
+def ws_token(app: AppProcess, sentinels: Sentinels) -> str:
+    """A WebSocket token (aud "ws", 60 s: one per test) of the API key's principal, the only kind ?token= takes."""
+    r = httpx.post(f"{app.base_url}/api/auth/token", headers={"X-API-Key": sentinels.api_key}, json={"purpose": "ws"},
+                   timeout=5.0)
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
 @pytest.fixture(scope="session")
 def bearer(token: str) -> Dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
