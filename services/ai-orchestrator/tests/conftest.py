@@ -109,6 +109,7 @@ def service_env(postgres: PostgresServer, redis_server: RedisServer, sentinels: 
         # the suite sends far more than 120 requests a minute with one key;
         # test_ratelimit.py checks the limiter on an app of its own
         RATE_LIMIT_REQUESTS="100000",
+        LOGIN_RATE_LIMIT_REQUESTS="100000",  # test_security_accounts.py checks the login limit on an app of its own
     )
 
 

@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     # accounts: the first user (created at start-up when missing, never changed), login sessions, login attempts
     admin_user: Optional[str] = Field(None, env="CARTRITA_ADMIN_USER")
     admin_password: Optional[SecretStr] = Field(None, env="CARTRITA_ADMIN_PASSWORD")
-    login_session_ttl_seconds: int = Field(12 * 3600, env="SESSION_TTL_SECONDS", ge=60,
+    login_session_ttl_seconds: int = Field(12 * 3600, env="SESSION_TTL_SECONDS", ge=1,
                                            note="how long an unused login session lasts")
     #: login attempts per client address, and per username, and window (RATE_LIMIT_WINDOW_SECONDS); 0 = no limit
     login_rate_limit_requests: int = Field(10, env="LOGIN_RATE_LIMIT_REQUESTS", ge=0,
