@@ -17,6 +17,8 @@ import hmac
 import secrets
 from functools import lru_cache
 
+from .models import check_text
+
 N, R, P = 16384, 8, 1
 SALT_BYTES = 16
 KEY_BYTES = 32
@@ -38,13 +40,10 @@ def check_password(password: str, what: str = "the password") -> str:
         raise PasswordError(f"{what} is too short ({len(password)} characters, at least {MIN_LENGTH} required)")
     if len(password) > MAX_LENGTH:
         raise PasswordError(f"{what} is too long (at most {MAX_LENGTH} characters)")
-    if "\x00" in password:
-        raise PasswordError(f"{what} must not contain NUL characters")
     try:
-        password.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PasswordError(f"{what} is not valid Unicode (lone surrogate)") from None
-    return password
+        return check_text(password, what)
+    except ValueError as exc:
+        raise PasswordError(str(exc)) from None
 
 
 def _derive(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:

@@ -70,14 +70,18 @@ async def find_by_id(conn, user_id: uuid.UUID) -> Optional[Dict[str, Any]]:
         return await cur.fetchone()
 
 
+async def _returned_id(conn, sql: str, params) -> Optional[uuid.UUID]:
+    row = await (await conn.execute(sql, params)).fetchone()
+    return row[0] if row else None
+
+
 async def create(conn, username: str, password_hash: str) -> Optional[uuid.UUID]:
     """The new user's id, or None when the name is taken (an existing user is never changed)."""
-    cur = await conn.execute(
+    return await _returned_id(
+        conn,
         "INSERT INTO users (username, password_hash) VALUES (%s, %s) ON CONFLICT (username) DO NOTHING RETURNING id",
         (username, password_hash),
     )
-    row = await cur.fetchone()
-    return row[0] if row else None
 
 
 async def list_all(conn) -> List[Dict[str, Any]]:
@@ -95,18 +99,14 @@ async def list_all(conn) -> List[Dict[str, Any]]:
 
 async def delete(conn, username: str) -> Optional[uuid.UUID]:
     """The deleted user's id (their conversations and memories go with them), or None."""
-    cur = await conn.execute("DELETE FROM users WHERE username = %s RETURNING id", (username,))
-    row = await cur.fetchone()
-    return row[0] if row else None
+    return await _returned_id(conn, "DELETE FROM users WHERE username = %s RETURNING id", (username,))
 
 
 async def set_password(conn, username: str, password_hash: str) -> Optional[uuid.UUID]:
-    cur = await conn.execute(
-        "UPDATE users SET password_hash = %s, updated_at = now() WHERE username = %s RETURNING id",
+    return await _returned_id(
+        conn, "UPDATE users SET password_hash = %s, updated_at = now() WHERE username = %s RETURNING id",
         (password_hash, username),
     )
-    row = await cur.fetchone()
-    return row[0] if row else None
 
 
 # -- the first user ---------------------------------------------------------------------------------------------------

@@ -6,24 +6,21 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from .. import store
 from ..chat import iso
 from ..errors import NotFound
 from ..security import owner_of
+from . import Page
 
 router = APIRouter(tags=["conversations"])
 
 
 @router.get("/api/conversations", summary="Conversations, most recently active first")
-async def list_conversations(
-    request: Request,
-    limit: int = Query(20, ge=1, le=100),
-    offset: int = Query(0, ge=0, le=1_000_000_000),
-) -> dict:
+async def list_conversations(request: Request, page: Page = Depends()) -> dict:
     owner = owner_of(request)
-    rows = await request.app.state.db.run(lambda conn: store.list_conversations(conn, owner, limit, offset))
+    rows = await request.app.state.db.run(lambda conn: store.list_conversations(conn, owner, page.limit, page.offset))
     return {
         "conversations": [
             {

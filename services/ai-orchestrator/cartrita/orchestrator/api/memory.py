@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from .. import store
@@ -16,6 +16,7 @@ from ..embeddings import vector_literal
 from ..errors import NotFound
 from ..models import MemoryCreate, MemorySearch
 from ..security import owner_of
+from . import Page
 
 router = APIRouter(tags=["memory"])
 
@@ -71,13 +72,9 @@ async def search_memories(request: Request, req: MemorySearch) -> dict:
 
 
 @router.get("/api/memory", summary="The caller's memories, newest first")
-async def list_memories(
-    request: Request,
-    limit: int = Query(20, ge=1, le=100),
-    offset: int = Query(0, ge=0, le=1_000_000_000),
-) -> dict:
+async def list_memories(request: Request, page: Page = Depends()) -> dict:
     owner = owner_of(request)
-    rows = await request.app.state.db.run(lambda conn: store.list_memories(conn, owner, limit, offset))
+    rows = await request.app.state.db.run(lambda conn: store.list_memories(conn, owner, page.limit, page.offset))
     return {
         "memories": [
             {"id": str(r["id"]), "content": r["content"], "metadata": r["metadata"], "created_at": iso(r["created_at"])}
