@@ -31,7 +31,7 @@ import redis
 from apiclient import stream_chat, ws_connect, ws_exchange, ws_first_frame, ws_send, ws_until, ws_url
 from cartrita.orchestrator import store
 from cartrita.orchestrator.passwords import hash_password
-from support import PYTHON, SERVICE_DIR, AppProcess, app_env, wait_until
+from support import PYTHON, SERVICE_DIR, AppProcess, app_env, free_port, uvicorn_argv, wait_until
 
 HASH_RE = re.compile(r"^scrypt\$16384\$8\$1\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$")
 
@@ -386,6 +386,22 @@ def test_a_deleted_users_session_writes_nothing(client, make_user, postgres, sen
 
 
 # -- the first user ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given, problem", [
+    ({"CARTRITA_ADMIN_USER": "root", "CARTRITA_ADMIN_PASSWORD": "elevenchars"},
+     "CARTRITA_ADMIN_PASSWORD is too short (11 characters, at least 12 required)"),
+    ({"CARTRITA_ADMIN_USER": "root"}, "CARTRITA_ADMIN_PASSWORD is not set"),
+    ({"CARTRITA_ADMIN_PASSWORD": "long-enough-password"}, "CARTRITA_ADMIN_USER is not set"),
+    ({"CARTRITA_ADMIN_USER": "-root", "CARTRITA_ADMIN_PASSWORD": "long-enough-password"},
+     "CARTRITA_ADMIN_USER is not a valid username"),
+])
+def test_admin_settings_are_checked_at_start_up(service_env, given, problem):
+    res = subprocess.run(uvicorn_argv(free_port()), cwd=SERVICE_DIR, env=dict(service_env, **given),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 78 and problem in res.stderr, res.stderr
+    if "CARTRITA_ADMIN_PASSWORD" in given:
+        assert given["CARTRITA_ADMIN_PASSWORD"] not in res.stdout + res.stderr
 
 
 def test_admin_user_is_created_once_and_never_overwritten(service_env, workdir, postgres, sentinels):
