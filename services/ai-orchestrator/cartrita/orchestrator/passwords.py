@@ -28,7 +28,7 @@ MAX_LENGTH = 1024
 SCHEME = "scrypt"
 
 #: a stored cost above these is refused rather than computed (a tampered row must not stall the server)
-_MAX_N, _MAX_R, _MAX_P = 1 << 20, 32, 16
+_MAX_MEMORY, _MAX_P, _MAX_KEY = 128 << 20, 16, 64
 
 
 class PasswordError(ValueError):
@@ -47,9 +47,9 @@ def check_password(password: str, what: str = "the password") -> str:
 
 
 def _derive(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    # maxmem: scrypt needs 128 * r * n bytes (16 MiB here); OpenSSL's default cap is 32 MiB
+    # maxmem: scrypt needs 128 * r * n bytes (16 MiB here) and a little more; OpenSSL's default cap is 32 MiB
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length,
-                          maxmem=256 * r * n + (1 << 20))
+                          maxmem=2 * 128 * r * n + (1 << 20))
 
 
 def _b64(data: bytes) -> str:
@@ -74,7 +74,9 @@ def _parse(stored: str):
         key = base64.b64decode(parts[5], validate=True)
     except (ValueError, binascii.Error):
         return None
-    if not (1 < n <= _MAX_N and n & (n - 1) == 0 and 0 < r <= _MAX_R and 0 < p <= _MAX_P) or not salt or not key:
+    if not (1 < n and n & (n - 1) == 0 and 0 < r and 128 * n * r <= _MAX_MEMORY and 0 < p <= _MAX_P):
+        return None
+    if not salt or not 0 < len(key) <= _MAX_KEY:
         return None
     return n, r, p, salt, key
 
