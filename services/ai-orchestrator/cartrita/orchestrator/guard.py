@@ -7,15 +7,17 @@ For every HTTP request:
   that grows past it, is answered 413 before any route sees it
   (1 MB; audio uploads to ``/api/voice/transcribe`` 10 MB).
 
-For ``/api/*`` (except ``POST /api/auth/token`` and ``POST /api/auth/login``)
-and ``/ws/*`` the caller must authenticate (:mod:`.security`), else 401 (503
-when Redis, which holds the login sessions, is down); then the per-client
-rate limit applies (429 with ``Retry-After``). The token endpoint is rate
-limited by client IP; the login route limits itself (per address and per
-username, which only it can read). A WebSocket that fails either check is accepted, sent one
+For ``/api/*`` (except ``POST /api/auth/token`` and ``/api/auth/login``) and ``/ws/*`` the caller
+must authenticate (:mod:`.security`), else 401; then the per-client rate
+limit applies (429 with ``Retry-After``). The token endpoint is rate limited
+by client IP. A WebSocket that fails either check is accepted, sent one
 error frame ``{"type": "error", "error": ..., "detail": ...}`` and closed
 with code 4401 (unauthorized) or 4429 (rate limited): browsers cannot read
 an HTTP status from a refused handshake.
+
+The login route limits itself (per address and per username, which only it
+can read). A login session that cannot be checked (Redis down) is a 503, or
+close code 1013 on a WebSocket.
 
 The principal is stored in ``scope["state"]["principal"]``
 (``request.state.principal`` in the routes).

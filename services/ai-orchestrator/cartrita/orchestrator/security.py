@@ -80,7 +80,7 @@ def _digest(value: str) -> bytes:
 
 
 def api_key_subject(api_key: str) -> str:
-    return "apikey-" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
+    return SERVICE_SUBJECT_PREFIX + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
 
 
 def check_api_key(settings: Settings, presented: str) -> Principal:
