@@ -20,6 +20,8 @@ public sealed class CartritaDbContext(DbContextOptions<CartritaDbContext> option
 
     public DbSet<Agent> Agents => Set<Agent>();
 
+    public DbSet<User> Users => Set<User>();
+
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         modelBuilder.HasPostgresExtension("vector");

@@ -131,6 +131,10 @@ namespace Cartrita.MigrationService.Migrations
                         .HasColumnName("created_at")
                         .HasDefaultValueSql("now()");
 
+                    b.Property<Guid?>("OwnerId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("owner_id");
+
                     b.Property<string>("Title")
                         .IsRequired()
                         .HasColumnType("text")
@@ -145,6 +149,9 @@ namespace Cartrita.MigrationService.Migrations
 
                     b.HasKey("Id")
                         .HasName("pk_conversations");
+
+                    b.HasIndex("OwnerId", "UpdatedAt")
+                        .HasDatabaseName("ix_conversations_owner_id_updated_at");
 
                     b.ToTable("conversations", (string)null);
                 });
@@ -179,6 +186,10 @@ namespace Cartrita.MigrationService.Migrations
                         .HasColumnName("metadata")
                         .HasDefaultValueSql("'{}'::jsonb");
 
+                    b.Property<Guid?>("OwnerId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("owner_id");
+
                     b.Property<DateTimeOffset>("UpdatedAt")
                         .ValueGeneratedOnAdd()
                         .HasColumnType("timestamp with time zone")
@@ -195,6 +206,9 @@ namespace Cartrita.MigrationService.Migrations
 
                     NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex("Embedding"), "hnsw");
                     NpgsqlIndexBuilderExtensions.HasOperators(b.HasIndex("Embedding"), new[] { "vector_cosine_ops" });
+
+                    b.HasIndex("OwnerId")
+                        .HasDatabaseName("ix_memories_owner_id");
 
                     b.ToTable("memories", (string)null);
                 });
@@ -250,6 +264,67 @@ namespace Cartrita.MigrationService.Migrations
                         {
                             t.HasCheckConstraint("ck_messages_role", "role IN ('user', 'assistant', 'system', 'tool')");
                         });
+                });
+
+            modelBuilder.Entity("Cartrita.MigrationService.Data.Entities.User", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id")
+                        .HasDefaultValueSql("uuid_generate_v4()");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<string>("PasswordHash")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("password_hash");
+
+                    b.Property<DateTimeOffset>("UpdatedAt")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at")
+                        .HasDefaultValueSql("now()");
+
+                    b.Property<string>("Username")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("username");
+
+                    b.HasKey("Id")
+                        .HasName("pk_users");
+
+                    b.HasIndex("Username")
+                        .IsUnique()
+                        .HasDatabaseName("ux_users_username");
+
+                    b.ToTable("users", null, t =>
+                        {
+                            t.HasCheckConstraint("ck_users_username", "username ~ '^[a-z0-9][a-z0-9._-]{1,62}$'");
+                        });
+                });
+
+            modelBuilder.Entity("Cartrita.MigrationService.Data.Entities.Conversation", b =>
+                {
+                    b.HasOne("Cartrita.MigrationService.Data.Entities.User", null)
+                        .WithMany()
+                        .HasForeignKey("OwnerId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_conversations_users_owner_id");
+                });
+
+            modelBuilder.Entity("Cartrita.MigrationService.Data.Entities.Memory", b =>
+                {
+                    b.HasOne("Cartrita.MigrationService.Data.Entities.User", null)
+                        .WithMany()
+                        .HasForeignKey("OwnerId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_memories_users_owner_id");
                 });
 
             modelBuilder.Entity("Cartrita.MigrationService.Data.Entities.Message", b =>

@@ -123,7 +123,7 @@ def steps(dsn: str, items: Sequence[str], log=print) -> Dict[str, object]:
                         await conn.execute(store.INSERT_MEMORIES_SQL.replace("INSERT INTO memories", "INSERT INTO bench_memories_noindex"),
                                            _columns(rows[i:i + BATCH]))
                     else:
-                        await store.insert_memories(conn, rows[i:i + BATCH])
+                        await store.insert_memories(conn, rows[i:i + BATCH], None)
             return time.perf_counter() - t0
 
     out["insert_indexed_per_s"] = _rate(len(rows), asyncio.run(insert_all(None)))
@@ -135,7 +135,7 @@ def steps(dsn: str, items: Sequence[str], log=print) -> Dict[str, object]:
 
 
 def _columns(items):
-    return ([i[0] for i in items], [i[1] for i in items], [json.dumps(i[2]) for i in items], [i[3] for i in items])
+    return (None, [i[0] for i in items], [i[1] for i in items], [json.dumps(i[2]) for i in items], [i[3] for i in items])
 
 
 def bulk_import(database_url: str, items: Sequence[str], work: Path, log=print) -> Dict[str, object]:

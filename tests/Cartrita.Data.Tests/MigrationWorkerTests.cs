@@ -7,7 +7,7 @@ namespace Cartrita.Data.Tests;
 [Collection(PostgresCollection.Name)]
 public sealed class MigrationWorkerTests(PostgresServer server)
 {
-    private static readonly string[] Tables = ["agents", "api_clients", "conversations", "memories", "messages"];
+    private static readonly string[] Tables = ["agents", "api_clients", "conversations", "memories", "messages", "users"];
 
     [Fact]
     public async Task Fresh_database_gets_extensions_tables_hnsw_index_and_seed_rows()

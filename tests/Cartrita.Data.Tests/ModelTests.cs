@@ -33,7 +33,7 @@ public sealed partial class ModelTests
             names.AddRange(table.CheckConstraints.Select(c => c.Name!));
         }
 
-        Assert.Equal(5, context.Model.GetEntityTypes().Count());
+        Assert.Equal(6, context.Model.GetEntityTypes().Count());
         Assert.All(names, name => Assert.Matches(SnakeCase(), name));
     }
 

@@ -27,12 +27,14 @@ public sealed class SchemaContractTests(PostgresServer server)
         "conversations | agent | text | not null | 'general'::text",
         "conversations | created_at | timestamp with time zone | not null | now()",
         "conversations | updated_at | timestamp with time zone | not null | now()",
+        "conversations | owner_id | uuid | null | ",
         "memories | id | uuid | not null | uuid_generate_v4()",
         "memories | content | text | not null | ",
         "memories | metadata | jsonb | not null | '{}'::jsonb",
         "memories | embedding | vector(1536) | not null | ",
         "memories | created_at | timestamp with time zone | not null | now()",
         "memories | updated_at | timestamp with time zone | not null | now()",
+        "memories | owner_id | uuid | null | ",
         "messages | id | uuid | not null | uuid_generate_v4()",
         "messages | conversation_id | uuid | not null | ",
         "messages | role | text | not null | ",
@@ -41,6 +43,11 @@ public sealed class SchemaContractTests(PostgresServer server)
         "messages | agent | text | null | ",
         "messages | provider | text | null | ",
         "messages | created_at | timestamp with time zone | not null | now()",
+        "users | id | uuid | not null | uuid_generate_v4()",
+        "users | username | text | not null | ",
+        "users | password_hash | text | not null | ",
+        "users | created_at | timestamp with time zone | not null | now()",
+        "users | updated_at | timestamp with time zone | not null | now()",
     ];
 
     private const string ColumnsSql = """
@@ -66,7 +73,10 @@ public sealed class SchemaContractTests(PostgresServer server)
 
         Assert.Equal(Columns, await db.ListAsync<string>(ColumnsSql));
         var indexes = await db.ListAsync<string>("SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE 'pk_%' AND tablename <> '__EFMigrationsHistory' ORDER BY 1");
-        Assert.Equal(["ix_memories_embedding", "ix_messages_conversation_id_created_at", "ux_api_clients_name"], indexes);
+        Assert.Equal(
+            ["ix_conversations_owner_id_updated_at", "ix_memories_embedding", "ix_memories_owner_id",
+             "ix_messages_conversation_id_created_at", "ux_api_clients_name", "ux_users_username"],
+            indexes);
         // HNSW (re)builds may use parallel workers although the TOASTed heap looks small.
         Assert.Equal(["parallel_workers=2"], await db.ListAsync<string>("SELECT unnest(reloptions) FROM pg_class WHERE relname = 'memories'"));
 
@@ -97,5 +107,31 @@ public sealed class SchemaContractTests(PostgresServer server)
         var wrongWidth = await Assert.ThrowsAsync<PostgresException>(() =>
             db.ExecuteAsync("INSERT INTO memories (content, embedding) VALUES ('x', '[0.1, 0.2, 0.3]'::vector)"));
         Assert.Contains("1536", wrongWidth.MessageText);
+
+        // users: lower-case names of 2-63 characters, unique.
+        var userId = await db.ScalarAsync<Guid>("INSERT INTO users (username, password_hash) VALUES ('robbie', 'scrypt$x') RETURNING id");
+        foreach (var name in new[] { "Robbie", "r", "-robbie", "rob bie" })
+        {
+            var badName = await Assert.ThrowsAsync<PostgresException>(() =>
+                db.ExecuteAsync("INSERT INTO users (username, password_hash) VALUES ($1, 'h')", name));
+            Assert.Equal("ck_users_username", badName.ConstraintName);
+        }
+        var taken = await Assert.ThrowsAsync<PostgresException>(() =>
+            db.ExecuteAsync("INSERT INTO users (username, password_hash) VALUES ('robbie', 'h')"));
+        Assert.Equal("ux_users_username", taken.ConstraintName);
+
+        // owner_id: NULL is the service's space; a user's rows go with the user.
+        Assert.Null(await db.ScalarAsync<Guid?>("INSERT INTO conversations DEFAULT VALUES RETURNING owner_id"));
+        var owned = await db.ScalarAsync<Guid>("INSERT INTO conversations (owner_id) VALUES ($1) RETURNING id", userId);
+        await db.ExecuteAsync("INSERT INTO messages (conversation_id, role, content) VALUES ($1, 'user', 'mine')", owned);
+        await db.ExecuteAsync(
+            "INSERT INTO memories (owner_id, content, embedding) SELECT $1, 'mine', array_fill(0.1, ARRAY[1536])::vector", userId);
+        var unknownOwner = await Assert.ThrowsAsync<PostgresException>(() =>
+            db.ExecuteAsync("INSERT INTO conversations (owner_id) VALUES (uuid_generate_v4())"));
+        Assert.Equal("fk_conversations_users_owner_id", unknownOwner.ConstraintName);
+        await db.ExecuteAsync("DELETE FROM users WHERE id = $1", userId);
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM conversations WHERE owner_id IS NOT NULL"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM messages"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM memories"));
     }
 }

@@ -12,6 +12,7 @@ internal sealed class MemoryConfiguration : IEntityTypeConfiguration<Memory>
         builder.HasKey(m => m.Id).HasName("pk_memories");
 
         builder.Property(m => m.Id).HasColumnName("id").HasDefaultValueSql(Sql.NewUuid);
+        builder.Property(m => m.OwnerId).HasColumnName("owner_id");
         builder.Property(m => m.Content).HasColumnName("content");
         builder.Property(m => m.Metadata).HasColumnName("metadata").HasColumnType("jsonb")
             .HasDefaultValueSql("'{}'::jsonb").ValueGeneratedNever();
@@ -27,5 +28,15 @@ internal sealed class MemoryConfiguration : IEntityTypeConfiguration<Memory>
             .HasOperators("vector_cosine_ops")
             .HasStorageParameter("m", 16)
             .HasStorageParameter("ef_construction", 64);
+
+        builder.HasOne<User>()
+            .WithMany()
+            .HasForeignKey(m => m.OwnerId)
+            .OnDelete(DeleteBehavior.Cascade)
+            .HasConstraintName("fk_memories_users_owner_id");
+
+        // Deleting a user finds their memories through it. Searches filter on owner_id inside the HNSW scan instead
+        // (hnsw.iterative_scan), so a top-k query never turns into "all of a user's rows, then sort".
+        builder.HasIndex(m => m.OwnerId).HasDatabaseName("ix_memories_owner_id");
     }
 }

@@ -108,6 +108,7 @@ def service_env(postgres: PostgresServer, redis_server: RedisServer, sentinels: 
         # the suite sends far more than 120 requests a minute with one key;
         # test_ratelimit.py checks the limiter on an app of its own
         RATE_LIMIT_REQUESTS="100000",
+        LOGIN_RATE_LIMIT_REQUESTS="100000",  # test_security_accounts.py checks the login limit on an app of its own
     )
 
 
@@ -165,6 +166,15 @@ def key_headers(sentinels: Sentinels) -> Dict[str, str]:
 @pytest.fixture(scope="session")
 def token(app: AppProcess, sentinels: Sentinels) -> str:
     r = httpx.post(f"{app.base_url}/api/auth/token", headers={"X-API-Key": sentinels.api_key}, timeout=5.0)
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+@pytest.fixture
+def ws_token(app: AppProcess, sentinels: Sentinels) -> str:
+    """A WebSocket token (aud "ws", 60 s: one per test) of the API key's principal, the only kind ?token= takes."""
+    r = httpx.post(f"{app.base_url}/api/auth/token", headers={"X-API-Key": sentinels.api_key}, json={"purpose": "ws"},
+                   timeout=5.0)
     assert r.status_code == 200, r.text
     return r.json()["access_token"]
 

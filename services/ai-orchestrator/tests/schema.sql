@@ -149,3 +149,78 @@ BEGIN
 END $EF$;
 COMMIT;
 
+START TRANSACTION;
+
+DO $EF$
+BEGIN
+    IF NOT EXISTS(SELECT 1 FROM "__EFMigrationsHistory" WHERE "MigrationId" = '20261206022636_UsersAndOwnership') THEN
+    ALTER TABLE memories ADD owner_id uuid;
+    END IF;
+END $EF$;
+
+DO $EF$
+BEGIN
+    IF NOT EXISTS(SELECT 1 FROM "__EFMigrationsHistory" WHERE "MigrationId" = '20261206022636_UsersAndOwnership') THEN
+    ALTER TABLE conversations ADD owner_id uuid;
+    END IF;
+END $EF$;
+
+DO $EF$
+BEGIN
+    IF NOT EXISTS(SELECT 1 FROM "__EFMigrationsHistory" WHERE "MigrationId" = '20261206022636_UsersAndOwnership') THEN
+    CREATE TABLE users (
+        id uuid NOT NULL DEFAULT (uuid_generate_v4()),
+        username text NOT NULL,
+        password_hash text NOT NULL,
+        created_at timestamp with time zone NOT NULL DEFAULT (now()),
+        updated_at timestamp with time zone NOT NULL DEFAULT (now()),
+        CONSTRAINT pk_users PRIMARY KEY (id),
+        CONSTRAINT ck_users_username CHECK (username ~ '^[a-z0-9][a-z0-9._-]{1,62}$')
+    );
+    END IF;
+END $EF$;
+
+DO $EF$
+BEGIN
+    IF NOT EXISTS(SELECT 1 FROM "__EFMigrationsHistory" WHERE "MigrationId" = '20261206022636_UsersAndOwnership') THEN
+    CREATE INDEX ix_memories_owner_id ON memories (owner_id);
+    END IF;
+END $EF$;
+
+DO $EF$
+BEGIN
+    IF NOT EXISTS(SELECT 1 FROM "__EFMigrationsHistory" WHERE "MigrationId" = '20261206022636_UsersAndOwnership') THEN
+    CREATE INDEX ix_conversations_owner_id_updated_at ON conversations (owner_id, updated_at);
+    END IF;
+END $EF$;
+
+DO $EF$
+BEGIN
+    IF NOT EXISTS(SELECT 1 FROM "__EFMigrationsHistory" WHERE "MigrationId" = '20261206022636_UsersAndOwnership') THEN
+    CREATE UNIQUE INDEX ux_users_username ON users (username);
+    END IF;
+END $EF$;
+
+DO $EF$
+BEGIN
+    IF NOT EXISTS(SELECT 1 FROM "__EFMigrationsHistory" WHERE "MigrationId" = '20261206022636_UsersAndOwnership') THEN
+    ALTER TABLE conversations ADD CONSTRAINT fk_conversations_users_owner_id FOREIGN KEY (owner_id) REFERENCES users (id) ON DELETE CASCADE;
+    END IF;
+END $EF$;
+
+DO $EF$
+BEGIN
+    IF NOT EXISTS(SELECT 1 FROM "__EFMigrationsHistory" WHERE "MigrationId" = '20261206022636_UsersAndOwnership') THEN
+    ALTER TABLE memories ADD CONSTRAINT fk_memories_users_owner_id FOREIGN KEY (owner_id) REFERENCES users (id) ON DELETE CASCADE;
+    END IF;
+END $EF$;
+
+DO $EF$
+BEGIN
+    IF NOT EXISTS(SELECT 1 FROM "__EFMigrationsHistory" WHERE "MigrationId" = '20261206022636_UsersAndOwnership') THEN
+    INSERT INTO "__EFMigrationsHistory" ("MigrationId", "ProductVersion")
+    VALUES ('20261206022636_UsersAndOwnership', '10.0.15');
+    END IF;
+END $EF$;
+COMMIT;
+

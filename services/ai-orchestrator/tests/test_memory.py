@@ -104,7 +104,7 @@ def test_search_query_uses_the_hnsw_index(api, postgres, sentinels):
         assert "hnsw" in idx and "vector_cosine_ops" in idx
         with conn.transaction():
             conn.execute("SET LOCAL enable_seqscan = off")
-            plan = conn.execute("EXPLAIN (FORMAT JSON) " + SEARCH_MEMORIES_SQL, {"q": q, "k": 5}).fetchone()[0]
+            plan = conn.execute("EXPLAIN (FORMAT JSON) " + SEARCH_MEMORIES_SQL, {"q": q, "k": 5, "owner": None}).fetchone()[0]
         text = json.dumps(plan)
         assert "ix_memories_embedding" in text, text
         assert '"Index Scan"' in text
@@ -112,7 +112,7 @@ def test_search_query_uses_the_hnsw_index(api, postgres, sentinels):
         with conn.transaction():
             conn.execute("SET LOCAL enable_seqscan = off")
             conn.execute("SELECT set_config('hnsw.ef_search', '100', true)")
-            found = conn.execute(SEARCH_MEMORIES_SQL, {"q": q, "k": 5}).fetchall()
+            found = conn.execute(SEARCH_MEMORIES_SQL, {"q": q, "k": 5, "owner": None}).fetchall()
     assert str(found[0][0]) == ids[42]
 
 
@@ -139,7 +139,7 @@ def test_service_search_uses_the_hnsw_index_when_a_seq_scan_looks_cheaper(api, p
             await conn.execute("SET cpu_tuple_cost = 0.00001")
             await conn.execute("SET cpu_operator_cost = 0.00001")
             async with conn.transaction():
-                rows = await store.search_memories(conn, q, 5, 100, index_min_rows=0)
+                rows = await store.search_memories(conn, q, 5, 100, None, index_min_rows=0)
                 # this transaction's scans of memories: the index (the only one ORDER BY <=> can use) or the heap
                 cur = await conn.execute(
                     "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'memories'"

@@ -18,7 +18,8 @@ def body_schema(spec, path: str):
         ("/api/chat", {"message"}, {"conversation_id", "agent"}),
         ("/api/memory", set(), {"content", "metadata", "items"}),
         ("/api/memory/search", {"query"}, {"k"}),
-        ("/api/auth/token", {"api_key"}, set()),
+        ("/api/auth/token", set(), {"api_key", "purpose"}),
+        ("/api/auth/login", {"username", "password"}, set()),
     ],
 )
 def test_request_bodies_are_in_openapi(client, path, required, optional):

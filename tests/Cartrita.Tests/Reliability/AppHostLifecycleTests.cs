@@ -271,8 +271,10 @@ public sealed class AppHostLifecycleFixture : IAsyncLifetime
         Note($"{label} chat: {chatBody[..Math.Min(400, chatBody.Length)]}; fake providers saw {Providers.Paths.Count} requests");
         var conversationId = chat.GetProperty("conversation_id").GetString()!;
         await Send(HttpMethod.Post, "/api/chat", JsonContent.Create(new { message = FakeProviders.EchoKeyTrigger }));
-        await Send(HttpMethod.Get, $"/api/chat/stream?message={Uri.EscapeDataString($"stream in {label}")}&token={token}", authorize: Anonymous);
-        Surfaces.Add(($"{label} WS /ws/chat", await WebSocketChatAsync(run, token, $"socket in {label}")));
+        await Send(HttpMethod.Get, $"/api/chat/stream?message={Uri.EscapeDataString($"stream in {label}")}");
+        var (_, wsTokenBody) = await Send(HttpMethod.Post, "/api/auth/token", JsonContent.Create(new { purpose = "ws" }), r => r.Headers.Add("X-API-Key", apiKey));
+        var wsToken = JsonDocument.Parse(wsTokenBody).RootElement.GetProperty("access_token").GetString()!;
+        Surfaces.Add(($"{label} WS /ws/chat", await WebSocketChatAsync(run, wsToken, $"socket in {label}")));
 
         // Memory, conversations, agents, voice (fake Deepgram), metrics.
         var (memoryStatus, memoryBody) = await Send(HttpMethod.Post, "/api/memory", JsonContent.Create(new { content = $"the {SurvivorMarker} memory from {label}", metadata = new { run = label } }));

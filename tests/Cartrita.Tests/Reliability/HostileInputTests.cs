@@ -166,7 +166,7 @@ public sealed class HostileInputTests(StackFixture stack, ITestOutputHelper outp
         var credentials = await CredentialsAsync(client);
         var orchestratorPid = ResourceProcesses.ProcessId(stack.App, "ai-orchestrator");
         var orchestratorStart = ResourceProcesses.StartTicks(orchestratorPid);
-        using var socket = await ConnectAsync(credentials.Token);
+        using var socket = await ConnectAsync(await OrchestratorApi.TokenAsync(client, credentials.ApiKey, purpose: "ws"));
 
         (string Name, WebSocketMessageType Type, byte[] Payload, string Error)[] garbage =
         [
@@ -250,7 +250,7 @@ public sealed class HostileInputTests(StackFixture stack, ITestOutputHelper outp
         }
 
         // A token minted for the same client shares the budget: the WebSocket is refused with 4429.
-        var token = Jwt.Create(new { alg = "HS256", typ = "JWT" }, new { sub = limited.Subject, iat = Jwt.Now, exp = Jwt.Now + 600, iss = Issuer }, limited.JwtSecret);
+        var token = Jwt.Create(new { alg = "HS256", typ = "JWT" }, new { sub = limited.Subject, iat = Jwt.Now, exp = Jwt.Now + 60, iss = Issuer, aud = "ws" }, limited.JwtSecret);
         using var socket = new ClientWebSocket();
         await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{limited.BaseUri.Port}/ws/chat?token={token}"), CancellationToken.None);
         var frame = await ReceiveJsonAsync(socket);

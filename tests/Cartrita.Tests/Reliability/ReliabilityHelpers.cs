@@ -35,9 +35,13 @@ internal static class OrchestratorApi
             Timeout = timeout,
         };
 
-    public static async Task<string> TokenAsync(HttpClient client, string apiKey)
+    /// <param name="purpose"><c>"ws"</c>: the 60-second kind, the only one a <c>/ws/</c> URL takes.</param>
+    public static async Task<string> TokenAsync(HttpClient client, string apiKey, string? purpose = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/auth/token");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/auth/token")
+        {
+            Content = purpose is null ? null : JsonContent.Create(new { purpose }),
+        };
         request.Headers.Add("X-API-Key", apiKey);
         using var response = await client.SendAsync(request);
         var body = await response.Content.ReadAsStringAsync();

@@ -70,6 +70,8 @@ class Turn:
     provider: str
     model: str
     principal: str
+    #: the user whose conversation it is (None: the service's space)
+    owner: Optional[uuid.UUID]
     mode: str
     ctx: ChatContext
     session: Dict[str, Any] = field(default_factory=dict)
@@ -157,7 +159,7 @@ class ChatService:
 
     # -- phase 1 ----------------------------------------------------------------
 
-    async def begin(self, req: ChatRequest, principal: str, mode: str) -> Turn:
+    async def begin(self, req: ChatRequest, principal: str, mode: str, owner: Optional[uuid.UUID]) -> Turn:
         session = await self.sessions.load(principal, req.conversation_id)
         enabled = await self.agents.enabled()
         if req.agent is not None:
@@ -177,19 +179,19 @@ class ChatService:
 
         async def store_user_message(conn) -> List[Dict[str, str]]:
             if is_new:
-                await store.create_conversation(conn, conversation_id, make_title(req.message), agent)
-            elif await store.get_conversation(conn, conversation_id, lock=True) is None:
+                await store.create_conversation(conn, conversation_id, make_title(req.message), agent, owner)
+            elif await store.get_conversation(conn, conversation_id, owner, lock=True) is None:
                 raise NotFound(f"conversation {conversation_id} not found")
             await store.insert_message(
-                conn, user_message_id, conversation_id, "user", req.message, token_count, None, None
+                conn, user_message_id, conversation_id, "user", req.message, token_count, None, None, owner
             )
-            await store.touch_conversation(conn, conversation_id, agent)
-            return await store.recent_messages(conn, conversation_id, history_limit, before_id=user_message_id)
+            await store.touch_conversation(conn, conversation_id, agent, owner)
+            return await store.recent_messages(conn, conversation_id, owner, history_limit, before_id=user_message_id)
 
         history = await self.db.run(store_user_message)
         self.metrics.chat_tokens.labels(self.provider.name, "prompt").inc(token_count)
 
-        memories = await self._memories(req.message)
+        memories = await self._memories(req.message, owner)
         ctx = ChatContext(
             agent=agent,
             system_prompt=system_prompt(agent, enabled.get(agent, ""), memories),
@@ -204,19 +206,22 @@ class ChatService:
             provider=self.provider.name,
             model=self.provider.model,
             principal=principal,
+            owner=owner,
             mode=mode,
             ctx=ctx,
             session=session,
         )
 
-    async def _memories(self, message: str) -> List[Memory]:
+    async def _memories(self, message: str, owner: Optional[uuid.UUID]) -> List[Memory]:
         s = self.settings
         if s.chat_memory_k <= 0:
             return []
         try:
             vec = vector_literal(await self.embeddings.embed_query(message))
             k = s.chat_memory_k
-            rows = await self.db.run(lambda conn: store.search_memories(conn, vec, k, s.memory_ef_search_for(k, chat=True)))
+            rows = await self.db.run(
+                lambda conn: store.search_memories(conn, vec, k, s.memory_ef_search_for(k, chat=True), owner)
+            )
         except Exception as exc:  # the memory context is optional
             self.metrics.memory_operations.labels("chat_context", "error").inc()
             log.warning("chat continues without memories: %s", type(exc).__name__)
@@ -259,9 +264,11 @@ class ChatService:
         async def store_reply(conn) -> datetime:
             created = await store.insert_message(
                 conn, message_id, turn.conversation_id, "assistant", text, completion_tokens,
-                turn.agent, turn.provider,
+                turn.agent, turn.provider, turn.owner,
             )
-            await store.touch_conversation(conn, turn.conversation_id, turn.agent)
+            if created is None:  # deleted while the reply was produced
+                raise NotFound(f"conversation {turn.conversation_id} not found")
+            await store.touch_conversation(conn, turn.conversation_id, turn.agent, turn.owner)
             return created
 
         created_at = await self.db.run(store_reply)

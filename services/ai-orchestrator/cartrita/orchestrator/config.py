@@ -24,6 +24,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from pydantic import BaseSettings, Field, SecretStr, ValidationError, validator
 from pydantic.fields import ModelField
 
+from .models import USERNAME_RULE, normalize_username
+from .passwords import PasswordError, check_password
+
 MIN_JWT_SECRET_LENGTH = 32
 
 #: Exit status used when the configuration is invalid (sysexits.h EX_CONFIG).
@@ -137,6 +140,14 @@ class Settings(BaseSettings):
                                        le=MAX_EF_SEARCH, note=_EF_NOTE + "chat turn")
     #: browser origins allowed by CORS (``["*"]`` = any); empty = no CORS headers; unset: * in development only
     cors_allow_origins: Tuple[str, ...] = Field(None, env="CORS_ALLOW_ORIGINS")
+    # accounts: the first user (created at start-up when missing, never changed), login sessions, login attempts
+    admin_user: Optional[str] = Field(None, env="CARTRITA_ADMIN_USER")
+    admin_password: Optional[SecretStr] = Field(None, env="CARTRITA_ADMIN_PASSWORD")
+    login_session_ttl_seconds: int = Field(12 * 3600, env="SESSION_TTL_SECONDS", ge=1,
+                                           note="how long an unused login session lasts")
+    #: login attempts per client address, and per username, and window (RATE_LIMIT_WINDOW_SECONDS); 0 = no limit
+    login_rate_limit_requests: int = Field(10, env="LOGIN_RATE_LIMIT_REQUESTS", ge=0,
+                                           note="login attempts per client address and per username; 0 turns it off")
 
     # --- code defaults (not read from the environment) --------------------
     db_pool_min_size: int = 1
@@ -281,6 +292,36 @@ class Settings(BaseSettings):
             )
         return origins
 
+    @validator("admin_user", pre=True)
+    def _admin_user(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        name = normalize_username(v)
+        if name is None:
+            raise ValueError(f"CARTRITA_ADMIN_USER is not a valid username: {USERNAME_RULE}")
+        return name
+
+    @validator("admin_password", pre=True, always=True)
+    def _admin_password(cls, v: Any, values: Dict[str, Any]) -> Any:
+        # "admin_user" missing from values: it was invalid, and that is reported already
+        if v is None:
+            if values.get("admin_user") is not None:
+                raise ValueError("CARTRITA_ADMIN_PASSWORD is not set. Set it together with CARTRITA_ADMIN_USER "
+                                 "(or leave both unset and add users with `./cartrita user add NAME`)")
+            return v
+        if "admin_user" in values and values["admin_user"] is None:
+            raise ValueError("CARTRITA_ADMIN_USER is not set. Set it together with CARTRITA_ADMIN_PASSWORD "
+                             "(the name of the first user)")
+        try:
+            check_password(_plain(v), "CARTRITA_ADMIN_PASSWORD")
+        except PasswordError as exc:
+            raise ValueError(f"{exc}. Set it to a longer secret; {_GENERATE_HINT}") from None
+        return v
+
+    @validator("login_session_ttl_seconds", "login_rate_limit_requests", pre=True)
+    def _account_number(cls, v: Any, field: ModelField) -> int:
+        return cls._whole_number(v, field)
+
     # --- derived helpers -------------------------------------------------
     @property
     def is_development(self) -> bool:
@@ -341,6 +382,7 @@ class Settings(BaseSettings):
             self.deepgram_api_key,
             self.jwt_secret_key,
             self.cartrita_api_key,
+            self.admin_password,
         ):
             if key is not None and key.get_secret_value():
                 out.append(key.get_secret_value())

@@ -7,13 +7,17 @@ For every HTTP request:
   that grows past it, is answered 413 before any route sees it
   (1 MB; audio uploads to ``/api/voice/transcribe`` 10 MB).
 
-For ``/api/*`` (except ``POST /api/auth/token``) and ``/ws/*`` the caller
+For ``/api/*`` (except ``POST /api/auth/token`` and ``/api/auth/login``) and ``/ws/*`` the caller
 must authenticate (:mod:`.security`), else 401; then the per-client rate
 limit applies (429 with ``Retry-After``). The token endpoint is rate limited
 by client IP. A WebSocket that fails either check is accepted, sent one
 error frame ``{"type": "error", "error": ..., "detail": ...}`` and closed
 with code 4401 (unauthorized) or 4429 (rate limited): browsers cannot read
 an HTTP status from a refused handshake.
+
+The login route limits itself (per address and per username, which only it
+can read). A login session that cannot be checked (Redis down) is a 503, or
+close code 1013 on a WebSocket.
 
 The principal is stored in ``scope["state"]["principal"]``
 (``request.state.principal`` in the routes).
@@ -28,12 +32,13 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_body
+from .errors import ServiceUnavailable, error_body
 from .security import AuthError, Principal, authenticate
 
 log = logging.getLogger("cartrita.orchestrator.guard")
 
 TOKEN_PATH = "/api/auth/token"
+LOGIN_PATH = "/api/auth/login"
 VOICE_PATH = "/api/voice/transcribe"
 
 WS_CLOSE_UNAUTHORIZED = 4401
@@ -118,6 +123,8 @@ class ApiGuard:
                 if limited is None:
                     return
                 extra_headers = limited
+            elif path == LOGIN_PATH:
+                pass  # no credentials yet; rate limited in the route
             else:
                 principal = await self._authenticate_http(scope, send)
                 if principal is None:
@@ -213,10 +220,15 @@ class ApiGuard:
 
     async def _authenticate_http(self, scope: Scope, send: Send) -> Optional[Principal]:
         try:
-            principal = authenticate(self.state.settings, scope.get("path", ""), _headers(scope), _query(scope))
+            principal = await authenticate(
+                self.state.settings, self.state.sessions, scope.get("path", ""), _headers(scope), _query(scope)
+            )
         except AuthError as exc:
             self.state.metrics.auth_failures.labels(exc.reason).inc()
             await send_json(send, 401, error_body("unauthorized", exc.detail), [("www-authenticate", "Bearer")])
+            return None
+        except ServiceUnavailable as exc:
+            await send_json(send, exc.status_code, exc.body(), list(exc.headers.items()))
             return None
         scope.setdefault("state", {})["principal"] = principal
         return principal
@@ -252,10 +264,13 @@ class ApiGuard:
             await self.app(scope, receive, send)
             return
         try:
-            principal = authenticate(self.state.settings, path, _headers(scope), _query(scope))
+            principal = await authenticate(self.state.settings, self.state.sessions, path, _headers(scope), _query(scope))
         except AuthError as exc:
             self.state.metrics.auth_failures.labels(exc.reason).inc()
             await refuse_websocket(receive, send, WS_CLOSE_UNAUTHORIZED, error_body("unauthorized", exc.detail))
+            return
+        except ServiceUnavailable as exc:  # 1013: try again later
+            await refuse_websocket(receive, send, 1013, exc.body())
             return
         decision = await self.state.limiter.hit(principal.subject)
         if not decision.allowed:

@@ -24,6 +24,10 @@ bounds it at ~200 memories/s on two cores; this tool goes around it:
    everything, index included. While that transaction runs, the API's
    memory requests wait for it.
 
+Owner: ``--owner USERNAME`` puts the memories in that user's space (only
+they see them); without it they land in the service's space (``owner_id``
+NULL, what API-key callers see).
+
 Connection: DATABASE_URL as for the service, or ``--data-dir DIR``: the
 running stack's ``DIR/run/stack.json`` (written by the AppHost, read with
 :mod:`.stack_state`; its ``Database`` is an Npgsql connection string). The
@@ -56,7 +60,7 @@ from .config import ConfigError, Settings, load_settings
 from .embeddings import DIMENSIONS, local_embedding_sparse, vector_binary
 from .health import describe_error
 from .logging_setup import scrubber
-from .models import memory_content, memory_metadata
+from .models import USERNAME_RULE, memory_content, memory_metadata, normalize_username
 from .providers import build_providers
 from . import stack_state
 
@@ -77,6 +81,10 @@ _INT32 = struct.Struct(">i")
 _TIMESTAMP = struct.Struct(">iq")  # length 8, microseconds since 2000-01-01 UTC
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+class UnknownOwner(Exception):
+    """--owner names no user."""
 
 
 class InputError(Exception):
@@ -111,6 +119,8 @@ class Summary:
     rows: int = 0
     existing_rows: int = 0
     rebuilt_indexes: List[str] = field(default_factory=list)
+    #: the user whose space the memories went to (None: the service's)
+    owner: Optional[str] = None
     embedder: str = ""
     validate_s: float = 0.0
     embed_s: float = 0.0
@@ -140,8 +150,9 @@ class Summary:
             if self.rebuilt_indexes
             else "index kept live (rows inserted into it)"
         )
+        owner = f", owner {self.owner}" if self.owner else ""
         return (
-            f"Imported {self.rows:,} memories from {self.file} ({self.format}) into {target}\n"
+            f"Imported {self.rows:,} memories from {self.file} ({self.format}) into {target}{owner}\n"
             f"  rows {self.rows:,}; validate {self.validate_s:.2f} s, embed {self.embed_s:.2f} s ({self.embedder}), "
             f"load {self.load_s:.2f} s, {index}\n"
             f"  {self.vectors_per_s:,.0f} vectors/s embedded and loaded; {self.overall_per_s:,.0f}/s overall "
@@ -300,13 +311,18 @@ def parse_npgsql(connection_string: str) -> Dict[str, str]:
     return out
 
 
-def database_url_from_stack(data_dir: Path) -> str:
-    """DATABASE_URL of the stack whose AppHost runs with ``data_dir`` (from its run/stack.json)."""
+def read_stack(data_dir: Path) -> stack_state.StackState:
+    """run/stack.json of the AppHost running with ``data_dir`` (ConfigError when none runs or it is unusable)."""
     try:
-        state = stack_state.read(data_dir)
+        return stack_state.read(data_dir)
     except (stack_state.NoRunningStack, stack_state.StackStateError) as exc:
         raise ConfigError([str(exc)]) from None
+
+
+def database_url_from_stack(data_dir: Path, state: Optional[stack_state.StackState] = None) -> str:
+    """DATABASE_URL of the stack whose AppHost runs with ``data_dir`` (from its run/stack.json)."""
     path = stack_state.path_in(data_dir)
+    state = read_stack(data_dir) if state is None else state
     keys = parse_npgsql(state.database or "")
     if not keys.get("host") or not keys.get("dbname"):
         raise ConfigError([f"{path} has no database connection yet; wait until the stack is up"])
@@ -318,10 +334,31 @@ def database_url_from_stack(data_dir: Path) -> str:
     return url + (f"?sslmode={quote(keys['sslmode'])}" if keys.get("sslmode") else "")
 
 
+def redis_url_from_stack(state: stack_state.StackState) -> Optional[str]:
+    """REDIS_URL from the stack's ``Redis`` (``host:port,password=...``, as Aspire writes it), if it has one yet."""
+    address, _, options = (state.redis or "").partition(",")
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    password = ""
+    for option in options.split(","):
+        key, _, value = option.partition("=")
+        if key.strip().lower() == "password":
+            password = value
+    host = host if ":" not in host else f"[{host.strip('[]')}]"
+    return f"redis://{':' + quote(password, safe='') + '@' if password else ''}{host}:{port}/0"
+
+
 def load_import_settings(data_dir: Optional[Path], environ: Optional[Dict[str, str]] = None) -> Settings:
+    """The settings of a command-line tool: the environment's, with the running stack's database and Redis when
+    ``data_dir`` is given."""
     env = dict(os.environ if environ is None else environ)
     if data_dir is not None:
-        env["DATABASE_URL"] = database_url_from_stack(data_dir)
+        state = read_stack(data_dir)
+        env["DATABASE_URL"] = database_url_from_stack(data_dir, state)
+        redis_url = redis_url_from_stack(state)
+        if redis_url:
+            env["REDIS_URL"] = redis_url
     return load_settings(env, service=False)
 
 
@@ -361,10 +398,12 @@ class Embedder:
 _EMPTY_METADATA = _INT32.pack(3) + b"\x01{}"
 
 
-def copy_row(memory: Memory, vector: bytes, dated_at: Optional[datetime]) -> bytes:
-    """One row of ``COPY memories (id, content, metadata, embedding[, created_at, updated_at]) (FORMAT binary)``."""
+def copy_row(memory: Memory, vector: bytes, dated_at: Optional[datetime], owner: Optional[uuid.UUID] = None) -> bytes:
+    """One row of ``COPY memories (id, content, metadata, embedding[, created_at, updated_at][, owner_id])
+    (FORMAT binary)``."""
     content = memory.content.encode("utf-8")
-    parts = [_INT16.pack(6 if dated_at else 4), _INT32.pack(16), (memory.id or uuid.uuid4()).bytes,
+    fields = 4 + (2 if dated_at else 0) + (1 if owner else 0)
+    parts = [_INT16.pack(fields), _INT32.pack(16), (memory.id or uuid.uuid4()).bytes,
              _INT32.pack(len(content)), content]
     if memory.metadata:
         meta = json.dumps(memory.metadata, ensure_ascii=False, allow_nan=False).encode("utf-8")
@@ -377,6 +416,8 @@ def copy_row(memory: Memory, vector: bytes, dated_at: Optional[datetime]) -> byt
         micros = (when - _PG_EPOCH) // _ONE_MICROSECOND
         stamp = _TIMESTAMP.pack(8, micros)
         parts += [stamp, stamp]
+    if owner:
+        parts += [_INT32.pack(16), owner.bytes]
     return b"".join(parts)
 
 
@@ -409,13 +450,16 @@ def import_file(
     dry_run: bool = False,
     maintenance_work_mem: str = "1GB",
     progress=None,
+    owner: Optional[str] = None,
 ) -> Summary:
-    """Validate, embed and load ``path`` into memories in one transaction (see the module doc).
+    """Validate, embed and load ``path`` into memories in one transaction (see the module doc); ``owner``: the
+    username whose memories they become (None: the service's space).
 
     ``settings`` may be None for a dry run, which only validates."""
     started = time.perf_counter()
     fmt = detect_format(path) if fmt == "auto" else fmt
-    summary = Summary(file=str(path), format="JSON Lines" if fmt == "jsonl" else "plain text", dry_run=dry_run)
+    summary = Summary(file=str(path), format="JSON Lines" if fmt == "jsonl" else "plain text", dry_run=dry_run,
+                      owner=owner)
     rows, ids, dated = validate(path, fmt)
     summary.rows = rows
     summary.validate_s = round(time.perf_counter() - started, 3)
@@ -441,6 +485,13 @@ def import_file(
 
 def _load(conn, path, fmt, ids, dated, rebuild, batch, maintenance_work_mem, embedder, summary, progress) -> None:
     conn.execute("SET LOCAL statement_timeout = 0")
+    owner_id = None
+    if summary.owner is not None:
+        # FOR KEY SHARE: the user cannot be deleted under the import (its memories would outlive it)
+        row = conn.execute("SELECT id FROM users WHERE username = %s FOR KEY SHARE", (summary.owner,)).fetchone()
+        if row is None:
+            raise UnknownOwner(summary.owner)
+        owner_id = row[0]
     if ids:
         given = list(ids)
         for start in range(0, len(given), 10_000):
@@ -464,7 +515,8 @@ def _load(conn, path, fmt, ids, dated, rebuild, batch, maintenance_work_mem, emb
         summary.index_s += time.perf_counter() - t
 
     dated_at = conn.execute("SELECT now()").fetchone()[0] if dated else None
-    columns = "id, content, metadata, embedding" + (", created_at, updated_at" if dated else "")
+    columns = "id, content, metadata, embedding" + (", created_at, updated_at" if dated else "") + (
+        ", owner_id" if owner_id else "")
     t_load = time.perf_counter()
     done = 0
     with conn.cursor() as cur:
@@ -476,12 +528,12 @@ def _load(conn, path, fmt, ids, dated, rebuild, batch, maintenance_work_mem, emb
                     raise InputError([f"{path}:{number}: {problem} (the file changed during the import)"])
                 pending.append(memory)
                 if len(pending) >= batch:
-                    done += _write_batch(copy, pending, embedder, dated_at, summary)
+                    done += _write_batch(copy, pending, embedder, dated_at, owner_id, summary)
                     pending = []
                     if progress:
                         progress(done, summary.rows)
             if pending:
-                done += _write_batch(copy, pending, embedder, dated_at, summary)
+                done += _write_batch(copy, pending, embedder, dated_at, owner_id, summary)
             copy.write(_COPY_TRAILER)
     if done != summary.rows:
         raise InputError([f"{path}: {done} rows read now, {summary.rows} when validated (the file changed during the import)"])
@@ -499,11 +551,11 @@ def _load(conn, path, fmt, ids, dated, rebuild, batch, maintenance_work_mem, emb
     summary.index_s = round(summary.index_s, 3)
 
 
-def _write_batch(copy, memories: List[Memory], embedder: Embedder, dated_at, summary: Summary) -> int:
+def _write_batch(copy, memories: List[Memory], embedder: Embedder, dated_at, owner_id, summary: Summary) -> int:
     t = time.perf_counter()
     vectors = embedder.vectors([m.content for m in memories])
     summary.embed_s += time.perf_counter() - t
-    copy.write(b"".join(copy_row(m, v, dated_at) for m, v in zip(memories, vectors)))
+    copy.write(b"".join(copy_row(m, v, dated_at, owner_id) for m, v in zip(memories, vectors)))
     return len(memories)
 
 
@@ -527,6 +579,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="insert into the live index however large the import")
     p.add_argument("--data-dir", type=Path,
                    help="take the database from the running stack's DIR/run/stack.json instead of DATABASE_URL")
+    p.add_argument("--owner", metavar="USERNAME",
+                   help="the user whose memories these become (default: the service's space, which API-key callers see)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"rows embedded and sent at a time (default {DEFAULT_BATCH})")
     p.add_argument("--maintenance-work-mem", default="1GB", help="for the index build (default 1GB)")
     p.add_argument("--dry-run", action="store_true", help="validate the file only; write nothing")
@@ -538,6 +592,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     if args.batch_size < 1:
         _parser().error("--batch-size must be at least 1")
+    owner = None
+    if args.owner is not None:
+        owner = normalize_username(args.owner)
+        if owner is None:
+            _parser().error(f"--owner must be a username: {USERNAME_RULE}")
     if not args.file.is_file():
         sys.stderr.write(f"import-memories: {args.file}: no such file\n")
         return EX_DATAERR
@@ -561,9 +620,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         summary = import_file(
             args.file, settings, fmt=args.format, rebuild=args.rebuild, batch=args.batch_size, dry_run=args.dry_run,
             maintenance_work_mem=args.maintenance_work_mem, progress=progress if sys.stderr.isatty() else None,
+            owner=owner,
         )
     except InputError as exc:
         sys.stderr.write(exc.render())
+        return EX_DATAERR
+    except UnknownOwner as exc:
+        sys.stderr.write(f"import-memories: no user named {exc} (`./cartrita user list` shows them); "
+                         f"nothing was imported\n")
         return EX_DATAERR
     except psycopg.Error as exc:
         detail = getattr(getattr(exc, "diag", None), "message_detail", None)

@@ -8,6 +8,7 @@ build an app from explicit :class:`~cartrita.orchestrator.config.Settings`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -38,6 +39,8 @@ from .logging_setup import configure_logging
 from .metrics import Metrics, PrometheusMiddleware
 from .providers import build_providers
 from .ratelimit import RateLimiter
+from .sessions import LoginSessions
+from .users import bootstrap_admin
 
 log = logging.getLogger("cartrita.orchestrator")
 
@@ -70,6 +73,10 @@ def create_app(settings: Settings) -> FastAPI:
     state.limiter = RateLimiter(
         state.cache, settings.rate_limit_requests, settings.rate_limit_window_seconds, state.metrics
     )
+    state.sessions = LoginSessions(state.cache, settings.login_session_ttl_seconds, settings.retry_after_seconds)
+    state.login_limiter = RateLimiter(
+        state.cache, settings.login_rate_limit_requests, settings.rate_limit_window_seconds, state.metrics
+    )
     state.providers = build_providers(settings, state.metrics)
     state.embeddings = EmbeddingService(
         state.providers.embedder, state.cache, settings.embedding_cache_ttl_seconds, state.metrics
@@ -101,10 +108,17 @@ def create_app(settings: Settings) -> FastAPI:
         )
         await app.state.db.start()
         await app.state.cache.start()
+        bootstrap = None
+        if settings.admin_user and settings.admin_password:
+            bootstrap = asyncio.create_task(
+                bootstrap_admin(state.db, settings.admin_user, settings.admin_password.get_secret_value())
+            )
         try:
             yield
         finally:
             log.info("shutting down")
+            if bootstrap is not None:
+                bootstrap.cancel()
             await state.providers.close()
             await app.state.cache.close()
             await app.state.db.close()

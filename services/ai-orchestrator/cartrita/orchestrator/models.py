@@ -23,6 +23,12 @@ MAX_MEMORY_BATCH = 256
 MAX_SEARCH_K = 50
 MAX_METADATA_DEPTH = 16
 _AGENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: users.username (the ck_users_username CHECK): names are stored lower-case
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+USERNAME_RULE = ("2 to 63 characters: letters, digits, '.', '_' or '-', starting with a letter or digit "
+                 "(stored in lower case)")
+#: a login's username and password are bounded before any work is done with them
+MAX_LOGIN_FIELD_CHARS = 1024
 
 
 def check_text(value: str, what: str = "text") -> str:
@@ -148,8 +154,42 @@ class MemorySearch(BaseModel):
         return _non_empty_text(v, "query", MAX_MESSAGE_CHARS)
 
 
+def normalize_username(value: Any) -> Optional[str]:
+    """The stored form of a username (stripped, lower case), or None when it can never be one."""
+    if not isinstance(value, str):
+        return None
+    name = value.strip().lower()
+    return name if USERNAME_RE.match(name) else None
+
+
 class TokenRequest(BaseModel):
-    api_key: StrictStr
+    """Optional body of POST /api/auth/token: the API key (unless sent as X-API-Key) and what the token is for."""
+
+    api_key: Optional[StrictStr] = None
+    #: "ws": a 60-second token for a /ws/ URL
+    purpose: Optional[StrictStr] = None
+
+    @validator("api_key")
+    def _api_key(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else check_text(v, "api_key")
+
+    @validator("purpose")
+    def _purpose(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and v != "ws":
+            raise ValueError('purpose must be "ws" (a WebSocket token) or left out')
+        return v
+
+
+class LoginRequest(BaseModel):
+    username: StrictStr
+    password: StrictStr
+
+    @validator("username", "password")
+    def _bounded(cls, v: str, field) -> str:
+        check_text(v, field.name)
+        if not v or len(v) > MAX_LOGIN_FIELD_CHARS:
+            raise ValueError(f"{field.name} must be 1 to {MAX_LOGIN_FIELD_CHARS} characters")
+        return v
 
 
 def parse_model(model, data: Dict[str, Any], location: str = "body"):
@@ -166,6 +206,7 @@ def parse_model(model, data: Dict[str, Any], location: str = "body"):
 
 __all__ = [
     "ChatRequest",
+    "LoginRequest",
     "MemoryCreate",
     "MemoryItem",
     "MemorySearch",

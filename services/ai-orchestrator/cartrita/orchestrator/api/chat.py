@@ -42,6 +42,7 @@ from ..chat import ChatService, Turn, dumps, reply_payload
 from ..errors import ApiError, dependency_error
 from ..models import ChatRequest, parse_model
 from ..providers import Usage
+from ..security import owner_of
 
 log = logging.getLogger("cartrita.orchestrator.api.chat")
 
@@ -56,7 +57,7 @@ def _principal(conn) -> str:
 @router.post("/api/chat", summary="One chat turn; stores both messages")
 async def chat(request: Request, req: ChatRequest) -> JSONResponse:
     service: ChatService = request.app.state.chat
-    turn = await service.begin(req, _principal(request), "rest")
+    turn = await service.begin(req, _principal(request), "rest", owner_of(request))
     reply = await service.reply(turn)
     return JSONResponse(reply_payload(turn, reply))
 
@@ -122,7 +123,7 @@ async def chat_stream(
     if agent:
         data["agent"] = agent
     req = parse_model(ChatRequest, data, location="query")
-    turn = await service.begin(req, _principal(request), "sse")
+    turn = await service.begin(req, _principal(request), "sse", owner_of(request))
 
     async def events() -> AsyncIterator[str]:
         async for frame in run_turn(service, turn):
@@ -179,7 +180,7 @@ async def chat_socket(websocket: WebSocket) -> None:
                         "retry_after": decision.retry_after,
                     })
                     continue
-                turn = await service.begin(req, principal, "ws")
+                turn = await service.begin(req, principal, "ws", owner_of(websocket))
             except Exception as exc:
                 payload = error_payload(exc, service.settings.retry_after_seconds)
                 if payload["error"] == "internal_error":

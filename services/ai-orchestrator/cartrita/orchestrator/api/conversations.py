@@ -1,25 +1,26 @@
-"""GET /api/conversations and GET /api/conversations/{id}: history from PostgreSQL."""
+"""GET /api/conversations, GET and DELETE /api/conversations/{id}: the caller's own history from PostgreSQL.
+
+Another owner's conversation answers 404, exactly as a missing one."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from .. import store
 from ..chat import iso
 from ..errors import NotFound
+from ..security import owner_of
+from . import Page
 
 router = APIRouter(tags=["conversations"])
 
 
 @router.get("/api/conversations", summary="Conversations, most recently active first")
-async def list_conversations(
-    request: Request,
-    limit: int = Query(20, ge=1, le=100),
-    offset: int = Query(0, ge=0, le=1_000_000_000),
-) -> dict:
-    rows = await request.app.state.db.run(lambda conn: store.list_conversations(conn, limit, offset))
+async def list_conversations(request: Request, page: Page = Depends()) -> dict:
+    owner = owner_of(request)
+    rows = await request.app.state.db.run(lambda conn: store.list_conversations(conn, owner, page.limit, page.offset))
     return {
         "conversations": [
             {
@@ -37,11 +38,13 @@ async def list_conversations(
 
 @router.get("/api/conversations/{conversation_id}", summary="One conversation with its messages")
 async def get_conversation(request: Request, conversation_id: UUID) -> dict:
+    owner = owner_of(request)
+
     async def load(conn):
-        conv = await store.get_conversation(conn, conversation_id)
+        conv = await store.get_conversation(conn, conversation_id, owner)
         if conv is None:
             return None, []
-        return conv, await store.conversation_messages(conn, conversation_id)
+        return conv, await store.conversation_messages(conn, conversation_id, owner)
 
     conv, messages = await request.app.state.db.run(load)
     if conv is None:
@@ -64,3 +67,12 @@ async def get_conversation(request: Request, conversation_id: UUID) -> dict:
             for m in messages
         ],
     }
+
+
+@router.delete("/api/conversations/{conversation_id}", status_code=204,
+               summary="Delete one of the caller's conversations with its messages")
+async def delete_conversation(request: Request, conversation_id: UUID) -> Response:
+    owner = owner_of(request)
+    if not await request.app.state.db.run(lambda conn: store.delete_conversation(conn, conversation_id, owner)):
+        raise NotFound(f"conversation {conversation_id} not found")
+    return Response(status_code=204)
