@@ -38,6 +38,7 @@ from .logging_setup import configure_logging
 from .metrics import Metrics, PrometheusMiddleware
 from .providers import build_providers
 from .ratelimit import RateLimiter
+from .wslimit import install as limit_websocket_messages
 
 log = logging.getLogger("cartrita.orchestrator")
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs = {"docs_url": None, "redoc_url": None, "openapi_url": None}
 
     app = FastAPI(title="Cartrita AI orchestrator", version=__version__, **docs)
+    limit_websocket_messages(settings.max_ws_message_bytes)
     app.state.settings = settings
     app.state.metrics = Metrics(version=__version__, environment=settings.environment)
     app.state.db = Database(settings)

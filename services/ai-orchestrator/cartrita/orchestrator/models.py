@@ -8,14 +8,15 @@ database error later.
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 from uuid import UUID
 
 from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, conint, conlist, root_validator, validator
 
-from .errors import InvalidInput, describe_validation_errors
+from .errors import NESTED_TOO_DEEPLY, InvalidInput, InvalidJson, describe_validation_errors
 
 MAX_MESSAGE_CHARS = 16_000
 MAX_MEMORY_CHARS = 16_000
@@ -152,6 +153,23 @@ class TokenRequest(BaseModel):
     api_key: StrictStr
 
 
+def parse_json(data: Union[bytes, str], what: str = "the request body") -> Any:
+    """``data`` decoded as JSON, or a 400 :class:`InvalidJson` for any input (never a 500).
+
+    For the bodies and frames the orchestrator reads itself (FastAPI decodes the typed bodies, and errors.py gives
+    its RecursionError the same answer). Lone surrogates (``"\\ud800"``) are valid JSON: the models refuse them
+    where text must be Unicode (422).
+    """
+    try:
+        return json.loads(data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data)
+    except RecursionError:
+        raise InvalidJson(f"{what} {NESTED_TOO_DEEPLY}") from None
+    except UnicodeDecodeError:
+        raise InvalidJson(f"{what} is not valid UTF-8") from None
+    except ValueError as exc:  # its message names a position, never the content
+        raise InvalidJson(f"{what} is not valid JSON ({exc})") from None
+
+
 def parse_model(model, data: Dict[str, Any], location: str = "body"):
     """Validate ``data`` with ``model`` or raise a 422 :class:`InvalidInput`."""
     try:
@@ -171,5 +189,6 @@ __all__ = [
     "MemorySearch",
     "StrictInt",
     "TokenRequest",
+    "parse_json",
     "parse_model",
 ]

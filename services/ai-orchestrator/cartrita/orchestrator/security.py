@@ -47,7 +47,8 @@ class Principal:
 
 
 def _digest(value: str) -> bytes:
-    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
+    # surrogatepass: any str encodes, so a key sent as JSON "\\ud800" is just a wrong key (401), not a 500
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
 def api_key_subject(api_key: str) -> str:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..errors import ApiError, error_response
-from ..models import TokenRequest, parse_model
+from ..models import TokenRequest, parse_json, parse_model
 from ..security import AuthError, check_api_key, issue_token
 
 router = APIRouter(tags=["auth"])
@@ -35,10 +33,7 @@ async def token(request: Request) -> JSONResponse:
     if presented is None:
         body = await request.body()
         if body.strip():
-            try:
-                data = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
-                raise ApiError("the request body is not valid JSON", error="invalid_json") from None
+            data = parse_json(body)
             if not isinstance(data, dict):
                 raise ApiError("the request body must be a JSON object {\"api_key\": ...}", status_code=422,
                                error="validation_error")
