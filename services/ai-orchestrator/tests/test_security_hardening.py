@@ -231,6 +231,53 @@ def test_oversized_websocket_message_is_closed_1009_without_being_buffered(hard_
     assert out[0][-1]["type"] == "done"
 
 
+@pytest.fixture(scope="module")
+def slow_accept_app(service_env, workdir, postgres):
+    """An app whose Redis never answers: the guard's rate-limit check waits its timeout (1 s) before the accept."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)  # connections complete in the backlog; nothing is ever read or answered
+    proc = start_app(dict(service_env, REDIS_URL=f"redis://:x@127.0.0.1:{hole.getsockname()[1]}/0"), workdir,
+                     "app-slow-accept")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        hole.close()
+
+
+def test_websocket_data_sent_before_the_accept_is_bounded_too(slow_accept_app, key_headers):
+    size = 64 * MB
+    result: Dict[str, object] = {}
+
+    def attack() -> None:
+        host, port = slow_accept_app.base_url.split("://", 1)[1].split(":")
+        sock = socket.create_connection((host, int(port)), timeout=10.0)
+        try:
+            key = base64.b64encode(os.urandom(16)).decode()
+            head = "".join(f"{k}: {v}\r\n" for k, v in dict(key_headers, **{
+                "Host": f"{host}:{port}", "Upgrade": "websocket", "Connection": "Upgrade",
+                "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}).items())
+            # the frame right behind the upgrade request, without waiting for the 101
+            sock.sendall(f"GET /ws/chat HTTP/1.1\r\n{head}\r\n".encode("latin-1")
+                         + struct.pack("!BBQ", 0x81, 0x80 | 127, size) + b"\0\0\0\0")
+            sent, block = 0, b"a" * 65536
+            try:
+                while sent < size:
+                    sent += sock.send(block)
+            except OSError:
+                pass  # dropped by the server
+            result["sent"] = sent
+        finally:
+            sock.close()
+
+    rss_before, rss_peak, hwm_before, hwm_after = _memory_during(slow_accept_app.proc.pid, attack)
+    growth = max(rss_peak - rss_before, hwm_after - hwm_before) * 1024
+    print(f"RSS before {rss_before} kB, peak {rss_peak} kB; VmHWM {hwm_before} -> {hwm_after} kB; "
+          f"sent {result['sent']} of {size} bytes")
+    assert result["sent"] < size and growth < 4 * MB, (result, growth)
+
+
 def test_websocket_message_limit_is_one_mib(hard_app, key_headers):
     ws = RawSocket(hard_app.base_url, "/ws/chat", key_headers)
     try:

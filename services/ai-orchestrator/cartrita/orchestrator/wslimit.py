@@ -22,6 +22,8 @@ from wsproto.events import CloseConnection
 CLOSE_MESSAGE_TOO_BIG = 1009
 #: time the refused client gets to read the close frame; it cannot answer it while it is still sending its message
 CLOSE_GRACE_SECONDS = 2.0
+#: room for the upgrade request itself among the bytes that arrive before the server accepts
+HANDSHAKE_BYTES = 64 * 1024
 
 
 def install(max_message_bytes: int) -> None:
@@ -35,8 +37,16 @@ def install(max_message_bytes: int) -> None:
         protocol.data_received, protocol.handle_text, protocol.handle_bytes, protocol.handle_ping)
 
     def guarded_data_received(self: Any, data: bytes) -> None:
-        if not self.__dict__.get("cartrita_refused"):
-            data_received(self, data)
+        if self.__dict__.get("cartrita_refused"):
+            return
+        if not self.handshake_complete:
+            # frames sent before the accept wait, uncounted, in wsproto's handshake buffer: bound them too
+            early = self.__dict__.get("cartrita_early_bytes", 0) + len(data)
+            self.cartrita_early_bytes = early
+            if early > self.cartrita_max_message_bytes + HANDSHAKE_BYTES:
+                _refuse(self)
+                return
+        data_received(self, data)
 
     def guarded_handle_text(self: Any, event: Any) -> None:
         # counted as the UTF-8 the client sent: the limit is on the wire size
@@ -72,10 +82,16 @@ def _admit(self: Any, size: int, finished: bool) -> bool:
 def _refuse(self: Any) -> None:
     self.cartrita_refused = True
     self.text, self.bytes = "", b""
+    disconnect = {"type": "websocket.disconnect", "code": CLOSE_MESSAGE_TOO_BIG}
+    if not self.handshake_complete:
+        # no WebSocket yet to send 1009 on: drop the connection (the application's accept then goes nowhere)
+        self.queue.put_nowait(disconnect)
+        self.transport.close()
+        return
     if not self.close_sent:
         # the application sees the socket close, as if the client had closed it with 1009
         self.close_sent = True
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": CLOSE_MESSAGE_TOO_BIG})
+        self.queue.put_nowait(disconnect)
     if self.conn.state is ConnectionState.OPEN:
         self.transport.write(self.conn.send(CloseConnection(code=CLOSE_MESSAGE_TOO_BIG, reason="message too big")))
     self.read_paused = False  # uvicorn must not resume reading when the application takes the disconnect
