@@ -74,17 +74,36 @@ def vm_kb(pid: int, field: str) -> int:
 # -- a WebSocket client that speaks the protocol by hand ---------------------------------------------------------
 
 
+def upgrade(base_url: str, path: str, headers: Optional[Dict[str, str]] = None,
+            timeout: float = 10.0) -> Tuple[socket.socket, bytes]:
+    """A connection to the app and the WebSocket upgrade request for ``path`` (not sent yet)."""
+    host, port = base_url.split("://", 1)[1].split(":")
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket", "Connection: Upgrade",
+             f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return (socket.create_connection((host, int(port)), timeout=timeout),
+            ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+
+def frame_header(opcode: int, length: int, fin: bool = True) -> bytes:
+    """A client frame's header, masked with a zero key, so the payload goes on the wire as it is."""
+    first = (0x80 if fin else 0) | opcode
+    if length < 126:
+        head = struct.pack("!BB", first, 0x80 | length)
+    elif length < 65536:
+        head = struct.pack("!BBH", first, 0x80 | 126, length)
+    else:
+        head = struct.pack("!BBQ", first, 0x80 | 127, length)
+    return head + b"\0\0\0\0"
+
+
 class RawSocket:
     """Sends frames of any size (client libraries buffer a whole message) while the test reads the answers."""
 
     def __init__(self, base_url: str, path: str, headers: Optional[Dict[str, str]] = None, timeout: float = 10.0):
-        host, port = base_url.split("://", 1)[1].split(":")
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket", "Connection: Upgrade",
-                 f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self.sock, request = upgrade(base_url, path, headers, timeout)
+        self.sock.sendall(request)
         self.buffer = b""
         while b"\r\n\r\n" not in self.buffer:
             self._fill()
@@ -106,15 +125,7 @@ class RawSocket:
         return out
 
     def send_header(self, opcode: int, length: int, fin: bool = True) -> None:
-        """A client frame's header, masked with a zero key, so the payload goes on the wire as it is."""
-        first = (0x80 if fin else 0) | opcode
-        if length < 126:
-            head = struct.pack("!BB", first, 0x80 | length)
-        elif length < 65536:
-            head = struct.pack("!BBH", first, 0x80 | 126, length)
-        else:
-            head = struct.pack("!BBQ", first, 0x80 | 127, length)
-        self.sock.sendall(head + b"\0\0\0\0")
+        self.sock.sendall(frame_header(opcode, length, fin))
 
     def send_text(self, text: str) -> None:
         data = text.encode("utf-8")
@@ -251,16 +262,9 @@ def test_websocket_data_sent_before_the_accept_is_bounded_too(slow_accept_app, k
     result: Dict[str, object] = {}
 
     def attack() -> None:
-        host, port = slow_accept_app.base_url.split("://", 1)[1].split(":")
-        sock = socket.create_connection((host, int(port)), timeout=10.0)
+        sock, request = upgrade(slow_accept_app.base_url, "/ws/chat", key_headers)
         try:
-            key = base64.b64encode(os.urandom(16)).decode()
-            head = "".join(f"{k}: {v}\r\n" for k, v in dict(key_headers, **{
-                "Host": f"{host}:{port}", "Upgrade": "websocket", "Connection": "Upgrade",
-                "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}).items())
-            # the frame right behind the upgrade request, without waiting for the 101
-            sock.sendall(f"GET /ws/chat HTTP/1.1\r\n{head}\r\n".encode("latin-1")
-                         + struct.pack("!BBQ", 0x81, 0x80 | 127, size) + b"\0\0\0\0")
+            sock.sendall(request + frame_header(0x1, size))  # the frame right behind the request, before the 101
             sent, block = 0, b"a" * 65536
             try:
                 while sent < size:
