@@ -182,7 +182,8 @@ public sealed class ComposeTests(PublishedCartrita published)
         Assert.Contains("; export \"", shim[2]);
         Assert.EndsWith("; exec \"$$@\"", shim[2]); // $$: Compose interpolation
         Assert.DoesNotContain("exec env", shim[2]);
-        Assert.Equal(["python3", "-m", "uvicorn", "cartrita.orchestrator.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-server-header"],
+        Assert.Equal(["python3", "-m", "uvicorn", "cartrita.orchestrator.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-server-header",
+                "--no-proxy-headers", "--ws", "wsproto", "--ws-per-message-deflate", "false"],
             orchestrator.Strings("command"));
         Assert.Contains("jwt-secret", orchestrator.Strings("secrets"));
         Assert.Equal(["node", "server.js"], Service("frontend").Strings("command"));

@@ -103,6 +103,21 @@ public sealed class AppModelTests
     }
 
     [Fact]
+    public async Task Orchestrator_runs_with_the_uvicorn_flags_of_its_image()
+    {
+        await using var builder = await RunModeAsync();
+        var args = await ContainersModeModelTests.ArgsAsync(Get(builder, "ai-orchestrator"));
+        var dockerfile = File.ReadAllLines(Path.Combine(Reliability.Repository.Root, "services", "ai-orchestrator", "Dockerfile"));
+        var command = System.Text.Json.JsonSerializer.Deserialize<string[]>(dockerfile.Single(line => line.StartsWith("CMD [", StringComparison.Ordinal))[4..])!;
+
+        // The client address and the WebSocket limits depend on them (issue 17): the AppHost and the image agree.
+        var flags = string.Join(' ', UvicornAppResourceBuilderExtensions.HardeningArguments);
+        Assert.Equal("--no-proxy-headers --ws wsproto --ws-per-message-deflate false", flags);
+        Assert.Contains(flags, string.Join(' ', args.OfType<string>()), StringComparison.Ordinal);
+        Assert.Contains(flags, string.Join(' ', command), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Frontend_is_pointed_at_the_orchestrator_and_keeps_the_api_key_server_side()
     {
         await using var builder = await PublishModeAsync();

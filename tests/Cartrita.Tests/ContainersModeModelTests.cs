@@ -8,7 +8,7 @@ public sealed class ContainersModeModelTests
     private static string DataVolume(IDistributedApplicationTestingBuilder builder, string resource) =>
         Assert.Single(builder.Resources.Single(r => r.Name == resource).Annotations.OfType<ContainerMountAnnotation>()).Source!;
 
-    private static async Task<IList<object>> ArgsAsync(IResource resource)
+    internal static async Task<IList<object>> ArgsAsync(IResource resource)
     {
         var args = new List<object>();
         foreach (var callback in resource.Annotations.OfType<CommandLineArgsCallbackAnnotation>())

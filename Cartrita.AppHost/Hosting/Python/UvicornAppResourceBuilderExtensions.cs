@@ -13,6 +13,15 @@ public static class UvicornAppResourceBuilderExtensions
     public const string SystemPython = "/usr/bin/python3";
 
     /// <summary>
+    /// uvicorn flags every application gets, as the orchestrator's Dockerfile CMD has them: <c>--no-proxy-headers</c>
+    /// (the application decides whose X-Forwarded-For to believe; uvicorn would believe any from 127.0.0.1),
+    /// <c>--ws wsproto</c> (the implementation the orchestrator caps message sizes on, whatever else is installed) and
+    /// <c>--ws-per-message-deflate false</c> (wsproto inflates a compressed frame whole, before any size check).
+    /// </summary>
+    public static IReadOnlyList<string> HardeningArguments { get; } =
+        ["--no-proxy-headers", "--ws", "wsproto", "--ws-per-message-deflate", "false"];
+
+    /// <summary>
     /// Adds a Python ASGI application run by <c>python -m uvicorn <paramref name="app"/></c> from
     /// <paramref name="appDirectory"/>. The interpreter is <paramref name="python"/> when given, else
     /// <c>appDirectory/.venv/bin/python</c> when that virtual environment exists, else <see cref="SystemPython"/>; it is
@@ -56,6 +65,10 @@ public static class UvicornAppResourceBuilderExtensions
                 context.Args.Add("--port");
                 context.Args.Add(endpoint.Property(EndpointProperty.TargetPort));
                 context.Args.Add("--no-access-log");
+                foreach (var argument in HardeningArguments)
+                {
+                    context.Args.Add(argument);
+                }
                 if (reload && builder.ExecutionContext.IsRunMode)
                 {
                     context.Args.Add("--reload");

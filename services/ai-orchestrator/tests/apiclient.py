@@ -42,8 +42,13 @@ Frame = Union[str, bytes, Dict[str, Any]]
 
 
 def ws_connect(url: str, headers: Optional[Dict[str, str]] = None, timeout: float = 15.0) -> websocket.WebSocket:
+    headers = dict(headers or {})
+    origin = headers.pop("Origin", None)
+    # websocket-client sends the server's own address as Origin unless told: send none (a non-browser client) or
+    # the one given (a browser page's)
     return websocket.create_connection(
-        url, timeout=timeout, header=[f"{k}: {v}" for k, v in (headers or {}).items()]
+        url, timeout=timeout, header=[f"{k}: {v}" for k, v in headers.items()],
+        origin=origin, suppress_origin=origin is None,
     )
 
 

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import httpx
 
@@ -95,8 +95,10 @@ def uvicorn_argv(port: int) -> List[str]:
 
 
 class AppProcess:
-    def __init__(self, env: Dict[str, str], log_dir: Path, name: str = "app"):
+    def __init__(self, env: Dict[str, str], log_dir: Path, name: str = "app",
+                 argv: Callable[[int], List[str]] = uvicorn_argv):
         self.env = env
+        self.argv = argv  # the command line for a port
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.stdout_path = log_dir / f"{name}.stdout"
@@ -108,7 +110,7 @@ class AppProcess:
         err = open(self.stderr_path, "ab")
         try:
             self.proc = REGISTRY.spawn(
-                uvicorn_argv(self.port), cwd=SERVICE_DIR, env=self.env, stdout=out, stderr=err
+                self.argv(self.port), cwd=SERVICE_DIR, env=self.env, stdout=out, stderr=err
             )
         finally:
             out.close()

@@ -79,7 +79,7 @@ def test_every_api_route_requires_credentials(client, token):
         assert r.headers.get("www-authenticate") == "Bearer"
     # open endpoints
     assert client.get("/health").status_code in (200, 503)
-    assert client.get("/metrics").status_code == 200
+    assert client.get("/metrics").status_code == 401  # the metrics token or the API key: test_security_hardening.py
 
 
 def test_wrong_key_and_malformed_headers(client, sentinels):
@@ -147,9 +147,9 @@ def test_query_token_only_for_websockets(client, app, token, sentinels):
     assert frame["error"] == "unauthorized" and code == 4401
 
 
-def test_metrics_count_auth_failures(client):
+def test_metrics_count_auth_failures(client, key_headers):
     client.get("/api/agents", headers={"X-API-Key": "wrong"})
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=key_headers).text
     assert 'cartrita_orchestrator_auth_failures_total{reason="bad_key"}' in text
 
 

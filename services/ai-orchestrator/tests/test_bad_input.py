@@ -112,6 +112,6 @@ def test_secret_in_malformed_body_is_not_echoed(api, sentinels):
     assert sentinels.api_key not in r.text
 
 
-def test_no_500_after_bad_input(client):
-    text = client.get("/metrics").text
+def test_no_500_after_bad_input(client, key_headers):
+    text = client.get("/metrics", headers=key_headers).text
     assert 'status="500"' not in text

@@ -191,8 +191,8 @@ def test_query_token_is_not_logged(app, client, token, ws_token):
     assert "token=***" in output
 
 
-def test_chat_metrics(client):
-    text = client.get("/metrics").text
+def test_chat_metrics(client, key_headers):
+    text = client.get("/metrics", headers=key_headers).text
     for needle in (
         'cartrita_orchestrator_chats_total{mode="rest",outcome="ok",provider="local"}',
         'cartrita_orchestrator_chats_total{mode="sse",outcome="ok",provider="local"}',

@@ -108,7 +108,7 @@ def test_provider_base_urls_rate_limits_and_cors():
     assert s.openai_base_url == "http://127.0.0.1:9999/v1"  # trailing slash dropped
     assert s.anthropic_base_url == "http://proxy.local:8080"
     assert s.rate_limit_requests == 0 and s.rate_limit_window_seconds == 10
-    assert s.cors_allow_origins == ("*",)  # development default
+    assert s.cors_allow_origins == ("http://localhost:3000", "http://127.0.0.1:3000")  # development: the frontend
 
     s = load_settings({"DATABASE_URL": GOOD_DB, "JWT_SECRET_KEY": GOOD_JWT,
                        "CORS_ALLOW_ORIGINS": "https://app.example.com, http://localhost:3000/"})

@@ -62,8 +62,8 @@ def test_fast_path_answers_exactly_like_the_route(client, deps_up):
     assert head.headers["content-length"] == str(len(fast.content))
 
     # with an Origin the route answers (the CORS middleware adds its headers), same body
-    cors = client.get("/health", headers={"Origin": "http://app.example"})
-    assert cors.headers["access-control-allow-origin"] == "*"
+    cors = client.get("/health", headers={"Origin": "http://localhost:3000"})
+    assert cors.headers["access-control-allow-origin"] == "http://localhost:3000"
     assert cors.status_code == 200 and set(cors.json()) == set(fast.json())
     assert "access-control-allow-origin" not in fast.headers
 
@@ -110,8 +110,8 @@ def test_fast_path_follows_postgres(client, api, postgres, deps_up):
     assert wait_for_status(lambda: api.get("/api/conversations", params={"limit": 1}), 200, 15).status_code == 200
 
 
-def _health_counts(client: httpx.Client):
-    samples = metric_samples(client.get("/metrics").text)
+def _health_counts(api: httpx.Client):
+    samples = metric_samples(api.get("/metrics").text)
 
     def get(name, labels):
         return samples.get((name, tuple(sorted(labels.items()))), 0.0)
@@ -124,14 +124,14 @@ def _health_counts(client: httpx.Client):
     }
 
 
-def test_metrics_count_every_fast_path_request(client, deps_up):
+def test_metrics_count_every_fast_path_request(client, api, deps_up):
     poll_health(client, lambda r: r.status_code == 200, timeout=10)
-    before = _health_counts(client)
+    before = _health_counts(api)
     for _ in range(7):
         assert client.get("/health").status_code == 200
     for _ in range(3):
         assert client.head("/health").status_code == 200
-    after = _health_counts(client)
+    after = _health_counts(api)
     assert after["GET"] - before["GET"] == 7
     assert after["GET_observed"] - before["GET_observed"] == 7
     assert after["HEAD"] - before["HEAD"] == 3

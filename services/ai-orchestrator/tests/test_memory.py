@@ -116,8 +116,8 @@ def test_search_query_uses_the_hnsw_index(api, postgres, sentinels):
     assert str(found[0][0]) == ids[42]
 
 
-def test_memory_metrics(client):
-    text = client.get("/metrics").text
+def test_memory_metrics(client, key_headers):
+    text = client.get("/metrics", headers=key_headers).text
     assert 'cartrita_orchestrator_memory_operations_total{operation="insert",outcome="ok"}' in text
     assert 'cartrita_orchestrator_memory_operations_total{operation="search",outcome="ok"}' in text
     assert "cartrita_orchestrator_memory_items_stored_total" in text

@@ -276,12 +276,12 @@ def test_deepgram_not_configured(api):
     assert body["error"] == "provider_not_configured" and "DEEPGRAM_API_KEY" in body["detail"]
 
 
-def test_provider_apps_never_log_keys_nor_answer_500(openai_app, anthropic_app, sentinels):
+def test_provider_apps_never_log_keys_nor_answer_500(openai_app, anthropic_app, sentinels, key_headers):
     for proc in (openai_app, anthropic_app):
         out = proc.output()
         assert "providers: chat=" in out
         for secret in sentinels.all():
             assert secret not in out
-        metrics = httpx.get(f"{proc.base_url}/metrics", timeout=5.0).text
+        metrics = httpx.get(f"{proc.base_url}/metrics", headers=key_headers, timeout=5.0).text
         assert 'status="500"' not in metrics
         assert 'status="502"' in metrics or proc is anthropic_app  # the failure tests ran

@@ -47,8 +47,8 @@ def metric_samples(text: str):
     return out
 
 
-def probe_count(client: httpx.Client, dependency: str) -> float:
-    samples = metric_samples(client.get("/metrics").text)
+def probe_count(api: httpx.Client, dependency: str) -> float:
+    samples = metric_samples(api.get("/metrics").text)
     return sum(
         v
         for (name, labels), v in samples.items()
@@ -93,10 +93,10 @@ def test_errors_are_json(client):
     assert "GET" in r.headers.get("allow", "")
 
 
-def test_metrics_exposes_prometheus_text(client, deps_up):
+def test_metrics_exposes_prometheus_text(client, key_headers, deps_up):
     client.get("/health")
     client.get("/definitely-missing")
-    r = client.get("/metrics")
+    r = client.get("/metrics", headers=key_headers)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     assert "version=0.0.4" in r.headers["content-type"]
@@ -116,10 +116,10 @@ def test_metrics_exposes_prometheus_text(client, deps_up):
     assert samples[("cartrita_orchestrator_build_info", (("environment", "development"), ("version", __version__)))] == 1.0
 
 
-def test_health_probe_is_cached_and_shared(client, app, deps_up):
+def test_health_probe_is_cached_and_shared(client, api, app, deps_up):
     poll_health(client, lambda r: r.status_code == 200, timeout=10)
     time.sleep(1.1)  # let the cached result expire so the burst triggers a probe
-    before = probe_count(client, "database")
+    before = probe_count(api, "database")
 
     async def burst(n: int):
         async with httpx.AsyncClient(base_url=app.base_url, timeout=5.0) as ac:
@@ -129,19 +129,19 @@ def test_health_probe_is_cached_and_shared(client, app, deps_up):
     responses = asyncio.run(burst(40))
     elapsed = time.monotonic() - t0
     assert all(r.status_code == 200 for r in responses)
-    after = probe_count(client, "database")
+    after = probe_count(api, "database")
     # 40 concurrent callers share one in-flight probe (two if the burst
     # straddles the cache expiry)
     assert 1 <= after - before <= 2 + int(elapsed), (before, after, elapsed)
 
     # hard polling for ~1.5 s costs only a couple of probes
-    before = probe_count(client, "redis")
+    before = probe_count(api, "redis")
     t0 = time.monotonic()
     n = 0
     while time.monotonic() - t0 < 1.5:
         assert client.get("/health").status_code == 200
         n += 1
-    after = probe_count(client, "redis")
+    after = probe_count(api, "redis")
     assert n > 20
     assert after - before <= 3, (n, before, after)
 
@@ -289,9 +289,9 @@ def test_logs_are_json_lines(app):
         assert {"ts", "level", "logger", "msg"} <= set(record), line
 
 
-def test_nothing_answered_500(client):
+def test_nothing_answered_500(client, key_headers):
     """Across the whole session (bad input, outages, provider failures): never a 500."""
-    samples = metric_samples(client.get("/metrics").text)
+    samples = metric_samples(client.get("/metrics", headers=key_headers).text)
     five_hundreds = [
         labels for (name, labels), v in samples.items()
         if name == "cartrita_orchestrator_http_requests_total" and ("status", "500") in labels and v
@@ -299,10 +299,10 @@ def test_nothing_answered_500(client):
     assert five_hundreds == []
 
 
-def test_no_secret_in_any_output_or_response(app, client, sentinels, seen):
+def test_no_secret_in_any_output_or_response(app, client, key_headers, sentinels, seen):
     """Runs last: the app's whole log (incl. both outages) and every body seen."""
     client.get("/health")
-    client.get("/metrics")
+    client.get("/metrics", headers=key_headers)
     output = app.output()
     assert "Uvicorn running" in output  # we are looking at the right log
     assert "dependency database is DOWN" in output  # the outage was logged

@@ -61,7 +61,8 @@ internal sealed class OrchestratorProcess : IAsyncDisposable
         var venvPython = Path.Combine(appDirectory, ".venv", "bin", "python");
         var port = LoopbackPorts.Free();
         var start = new ProcessStartInfo(File.Exists(venvPython) ? venvPython : UvicornAppResourceBuilderExtensions.SystemPython,
-            ["-m", "uvicorn", "cartrita.orchestrator.main:app", "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-access-log"])
+            ["-m", "uvicorn", "cartrita.orchestrator.main:app", "--host", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--no-access-log",
+                .. UvicornAppResourceBuilderExtensions.HardeningArguments])
         {
             WorkingDirectory = appDirectory,
             RedirectStandardOutput = true,

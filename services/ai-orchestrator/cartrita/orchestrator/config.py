@@ -18,10 +18,11 @@ import os
 import re
 import secrets
 from contextvars import ContextVar
+from ipaddress import ip_network
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import BaseSettings, Field, SecretStr, ValidationError, validator
+from pydantic import BaseSettings, Field, IPvAnyNetwork, SecretStr, ValidationError, validator
 from pydantic.fields import ModelField
 
 from .models import USERNAME_RULE, normalize_username
@@ -42,6 +43,9 @@ DEFAULT_CHAT_MEMORY_EF_SEARCH = 40
 MAX_EF_SEARCH = 1000
 
 ENVIRONMENTS = ("development", "production")
+
+#: CORS_ALLOW_ORIGINS when unset in development: the frontend's `next dev` / `next start` origin
+DEVELOPMENT_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -138,7 +142,8 @@ class Settings(BaseSettings):
     #: the same for chat's memory context (see memory_ef_search_for)
     chat_memory_ef_search: int = Field(DEFAULT_CHAT_MEMORY_EF_SEARCH, env="CHAT_MEMORY_EF_SEARCH", ge=1,
                                        le=MAX_EF_SEARCH, note=_EF_NOTE + "chat turn")
-    #: browser origins allowed by CORS (``["*"]`` = any); empty = no CORS headers; unset: * in development only
+    #: browser origins allowed by CORS and to open WebSockets (``["*"]`` = any); empty = none; unset: the frontend's
+    #: development origins in development, none in production
     cors_allow_origins: Tuple[str, ...] = Field(None, env="CORS_ALLOW_ORIGINS")
     # accounts: the first user (created at start-up when missing, never changed), login sessions, login attempts
     admin_user: Optional[str] = Field(None, env="CARTRITA_ADMIN_USER")
@@ -148,6 +153,27 @@ class Settings(BaseSettings):
     #: login attempts per client address, and per username, and window (RATE_LIMIT_WINDOW_SECONDS); 0 = no limit
     login_rate_limit_requests: int = Field(10, env="LOGIN_RATE_LIMIT_REQUESTS", ge=0,
                                            note="login attempts per client address and per username; 0 turns it off")
+
+    # --- issue 17 hardening: forwarded client addresses, metrics, WebSockets ----------------------------------
+    #: proxies whose X-Forwarded-For is believed (see guard.client_ip); empty = the TCP peer is the client
+    trusted_proxies: Tuple[IPvAnyNetwork, ...] = Field((), env="TRUSTED_PROXIES")
+    #: a bearer token for GET /metrics (a scraper need not hold the API key, which is also accepted)
+    metrics_token: Optional[SecretStr] = Field(None, env="METRICS_TOKEN")
+    #: open WebSockets per principal in one process
+    ws_max_connections_per_principal: int = Field(5, env="WS_MAX_CONNECTIONS_PER_PRINCIPAL", ge=1)
+
+    @validator("trusted_proxies", pre=True)
+    def _trusted_proxies(cls, v: Any) -> Tuple[IPvAnyNetwork, ...]:
+        if not isinstance(v, str):
+            return v
+        try:
+            # strict=False: 10.1.2.3/8 means 10.0.0.0/8, as ip route would read it
+            return tuple(ip_network(p.strip(), strict=False) for p in v.split(",") if p.strip())
+        except ValueError:
+            raise ValueError(
+                "TRUSTED_PROXIES must be a comma-separated list of IP addresses or networks "
+                "like 127.0.0.1,10.0.0.0/8 (unset means no proxy is trusted)"
+            ) from None
 
     # --- code defaults (not read from the environment) --------------------
     db_pool_min_size: int = 1
@@ -175,6 +201,8 @@ class Settings(BaseSettings):
 
     # request limits
     max_body_bytes: int = 1024 * 1024
+    #: one WebSocket message (see wslimit.py); larger ones close the socket with 1009
+    max_ws_message_bytes: int = 1024 * 1024
     #: audio is bulkier than JSON: /api/voice/transcribe accepts up to this
     max_audio_bytes: int = 10 * 1024 * 1024
     # (text length and batch limits live in models.py)
@@ -266,7 +294,7 @@ class Settings(BaseSettings):
         return v.rstrip("/")
 
     @validator("rate_limit_requests", "rate_limit_window_seconds", "memory_ef_search", "chat_memory_ef_search",
-               pre=True)
+               "ws_max_connections_per_principal", pre=True)
     def _whole_number(cls, v: Any, field: ModelField) -> int:
         try:
             value: Optional[int] = int(v)
@@ -283,8 +311,11 @@ class Settings(BaseSettings):
     @validator("cors_allow_origins", pre=True, always=True)
     def _cors_allow_origins(cls, v: Any, values: Dict[str, Any]) -> Tuple[str, ...]:
         if v is None:
-            return ("*",) if values.get("environment") == "development" else ()
-        origins = tuple(o.strip().rstrip("/") for o in v.split(",") if o.strip()) if isinstance(v, str) else tuple(v)
+            # never "*": the WebSocket origin check reads this list too
+            return DEVELOPMENT_ORIGINS if values.get("environment") == "development" else ()
+        # lower-case, as browsers send an Origin
+        origins = tuple(o.strip().rstrip("/").lower() for o in v.split(",") if o.strip()) if isinstance(v, str) \
+            else tuple(v)
         if any(o != "*" and not re.fullmatch(r"https?://[^/\s]+", o) for o in origins):
             raise ValueError(
                 "CORS_ALLOW_ORIGINS must be * or a comma-separated list of origins "
@@ -383,6 +414,7 @@ class Settings(BaseSettings):
             self.jwt_secret_key,
             self.cartrita_api_key,
             self.admin_password,
+            self.metrics_token,
         ):
             if key is not None and key.get_secret_value():
                 out.append(key.get_secret_value())

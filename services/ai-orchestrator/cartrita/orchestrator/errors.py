@@ -94,6 +94,17 @@ class InvalidInput(ApiError):
     error = "validation_error"
 
 
+class InvalidJson(ApiError):
+    """A body or WebSocket frame that is not UTF-8 JSON, or nests deeper than the decoder recurses."""
+
+    status_code = 400
+    error = "invalid_json"
+
+
+#: what InvalidJson says of JSON nested too deeply (json.loads raises RecursionError)
+NESTED_TOO_DEEPLY = "is nested too deeply (JSON arrays and objects inside each other)"
+
+
 class ServiceUnavailable(ApiError):
     """A dependency (database, redis) is down: 503 with Retry-After."""
 
@@ -137,7 +148,9 @@ async def http_exception_handler(request: Request, exc: StarletteHTTPException) 
     if exc.status_code == 404 and detail == HTTPStatus.NOT_FOUND.phrase:
         detail = f"no route for {request.method} {request.url.path}"
     elif exc.status_code == 400 and detail == "There was an error parsing the body":
-        # FastAPI's answer to a body it cannot decode (e.g. invalid UTF-8)
+        # FastAPI's answer to a body it cannot decode: invalid UTF-8, or JSON nested deeper than json.loads recurses
+        if isinstance(exc.__cause__, RecursionError):
+            return InvalidJson(f"the request body {NESTED_TOO_DEEPLY}").response()
         return error_response(400, "invalid_body", "the request body could not be decoded as UTF-8 JSON")
     return error_response(
         exc.status_code, error_code(exc.status_code), detail, getattr(exc, "headers", None)

@@ -10,10 +10,13 @@ For every HTTP request:
 For ``/api/*`` (except ``POST /api/auth/token`` and ``/api/auth/login``) and ``/ws/*`` the caller
 must authenticate (:mod:`.security`), else 401; then the per-client rate
 limit applies (429 with ``Retry-After``). The token endpoint is rate limited
-by client IP. A WebSocket that fails either check is accepted, sent one
-error frame ``{"type": "error", "error": ..., "detail": ...}`` and closed
-with code 4401 (unauthorized) or 4429 (rate limited): browsers cannot read
-an HTTP status from a refused handshake.
+by client address (:func:`client_ip`). A WebSocket must come from no page
+(no ``Origin``) or from one of CORS_ALLOW_ORIGINS, and a principal may hold
+at most WS_MAX_CONNECTIONS_PER_PRINCIPAL open at once (in this process). A
+WebSocket that fails a check is accepted, sent one error frame
+``{"type": "error", "error": ..., "detail": ...}`` and closed with code 4403
+(origin), 4401 (unauthorized) or 4429 (rate limited, too many sockets):
+browsers cannot read an HTTP status from a refused handshake.
 
 The login route limits itself (per address and per username, which only it
 can read). A login session that cannot be checked (Redis down) is a 503, or
@@ -27,12 +30,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Dict, List, Optional, Tuple
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ServiceUnavailable, error_body
+from .ratelimit import ConnectionSlots
 from .security import AuthError, Principal, authenticate
 
 log = logging.getLogger("cartrita.orchestrator.guard")
@@ -42,6 +47,7 @@ LOGIN_PATH = "/api/auth/login"
 VOICE_PATH = "/api/voice/transcribe"
 
 WS_CLOSE_UNAUTHORIZED = 4401
+WS_CLOSE_FORBIDDEN_ORIGIN = 4403
 WS_CLOSE_RATE_LIMITED = 4429
 
 
@@ -65,9 +71,63 @@ def _query(scope: Scope) -> Dict[str, str]:
     return dict(parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="replace"))
 
 
+def _address(text: str) -> Optional[Union[IPv4Address, IPv6Address]]:
+    """An address as X-Forwarded-For or a peer writes it (``192.0.2.1``, ``192.0.2.1:4711``, ``2001:db8::1``,
+    ``[2001:db8::1]:4711``), or None."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    # an IPv4 client of a dual-stack socket is still that IPv4 address
+    return address.ipv4_mapped if isinstance(address, IPv6Address) and address.ipv4_mapped else address
+
+
+def forwarded_client(peer: str, forwarded_for: Sequence[str],
+                     trusted: Sequence[Union[IPv4Network, IPv6Network]]) -> str:
+    """The client's address: the TCP peer, unless that is a trusted proxy; then the right-most X-Forwarded-For hop
+    that is not one. Each proxy appends the address it was connected from, so the hops a trusted proxy wrote are
+    the only ones to believe: anything further left came from the client. ``forwarded_for`` holds the header's
+    values in the order received; an unreadable hop stops the walk at the proxy that wrote it."""
+
+    def is_trusted(address: Optional[Union[IPv4Address, IPv6Address]]) -> bool:
+        return address is not None and any(address in network for network in trusted)
+
+    if not is_trusted(_address(peer)):
+        return peer
+    client = peer
+    for hop in reversed([h for value in forwarded_for for h in value.split(",")]):
+        address = _address(hop)
+        if address is None:
+            break
+        client = str(address)
+        if not is_trusted(address):
+            break
+    return client
+
+
 def client_ip(scope: Scope) -> str:
-    client = scope.get("client")
-    return client[0] if client else "unknown"
+    """The real client's address (see forwarded_client; TRUSTED_PROXIES from the app's settings), worked out once
+    per request (also ``request.state.client_ip``).
+
+    uvicorn must run with ``--no-proxy-headers``: its own X-Forwarded-For handling (on by default, trusting
+    127.0.0.1) rewrites ``scope["client"]`` before this sees it."""
+    state = scope.setdefault("state", {})
+    if "client_ip" not in state:
+        client = scope.get("client")
+        settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+        forwarded = [v.decode("latin-1") for k, v in scope.get("headers") or [] if k.lower() == b"x-forwarded-for"]
+        state["client_ip"] = forwarded_client(client[0] if client else "unknown", forwarded,
+                                              settings.trusted_proxies if settings is not None else ())
+    return state["client_ip"]
+
+
+def origin_allowed(origin: str, allowed: Sequence[str]) -> bool:
+    return "*" in allowed or origin.strip().rstrip("/").lower() in allowed
 
 
 async def send_json(send: Send, status: int, body: dict, headers: Optional[List[Tuple[str, str]]] = None) -> None:
@@ -95,6 +155,7 @@ class ApiGuard:
     def __init__(self, app: ASGIApp, state) -> None:
         self.app = app
         self.state = state  # the FastAPI app.state (settings, limiter, metrics)
+        self.sockets = ConnectionSlots(state.settings.ws_max_connections_per_principal)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -263,6 +324,12 @@ class ApiGuard:
         if not path.startswith("/ws/"):
             await self.app(scope, receive, send)
             return
+        # a page from elsewhere must not use a token it got hold of; a missing Origin is a non-browser client
+        origin = _headers(scope).get("origin")
+        if origin is not None and not origin_allowed(origin, self.state.settings.cors_allow_origins):
+            await refuse_websocket(receive, send, WS_CLOSE_FORBIDDEN_ORIGIN, error_body(
+                "forbidden_origin", "WebSockets are not accepted from this page's origin (see CORS_ALLOW_ORIGINS)"))
+            return
         try:
             principal = await authenticate(self.state.settings, self.state.sessions, path, _headers(scope), _query(scope))
         except AuthError as exc:
@@ -285,5 +352,13 @@ class ApiGuard:
                 ),
             )
             return
+        if not self.sockets.acquire(principal.subject):
+            await refuse_websocket(receive, send, WS_CLOSE_RATE_LIMITED, error_body(
+                "too_many_connections",
+                f"at most {self.sockets.limit} WebSockets may be open at once per client; close one first"))
+            return
         scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.sockets.release(principal.subject)

@@ -41,6 +41,7 @@ from .providers import build_providers
 from .ratelimit import RateLimiter
 from .sessions import LoginSessions
 from .users import bootstrap_admin
+from .wslimit import install as limit_websocket_messages
 
 log = logging.getLogger("cartrita.orchestrator")
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs = {"docs_url": None, "redoc_url": None, "openapi_url": None}
 
     app = FastAPI(title="Cartrita AI orchestrator", version=__version__, **docs)
+    limit_websocket_messages(settings.max_ws_message_bytes)
     app.state.settings = settings
     app.state.metrics = Metrics(version=__version__, environment=settings.environment)
     app.state.db = Database(settings)

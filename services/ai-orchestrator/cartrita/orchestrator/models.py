@@ -8,14 +8,15 @@ database error later.
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 from uuid import UUID
 
 from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, conint, conlist, root_validator, validator
 
-from .errors import InvalidInput, describe_validation_errors
+from .errors import NESTED_TOO_DEEPLY, InvalidInput, InvalidJson, describe_validation_errors
 
 MAX_MESSAGE_CHARS = 16_000
 MAX_MEMORY_CHARS = 16_000
@@ -165,13 +166,10 @@ def normalize_username(value: Any) -> Optional[str]:
 class TokenRequest(BaseModel):
     """Optional body of POST /api/auth/token: the API key (unless sent as X-API-Key) and what the token is for."""
 
+    #: a credential, not text: any string that is not the key (lone surrogates too) is a 401, not a 422
     api_key: Optional[StrictStr] = None
     #: "ws": a 60-second token for a /ws/ URL
     purpose: Optional[StrictStr] = None
-
-    @validator("api_key")
-    def _api_key(cls, v: Optional[str]) -> Optional[str]:
-        return None if v is None else check_text(v, "api_key")
 
     @validator("purpose")
     def _purpose(cls, v: Optional[str]) -> Optional[str]:
@@ -190,6 +188,23 @@ class LoginRequest(BaseModel):
         if not v or len(v) > MAX_LOGIN_FIELD_CHARS:
             raise ValueError(f"{field.name} must be 1 to {MAX_LOGIN_FIELD_CHARS} characters")
         return v
+
+
+def parse_json(data: Union[bytes, str], what: str = "the request body") -> Any:
+    """``data`` decoded as JSON, or a 400 :class:`InvalidJson` for any input (never a 500).
+
+    For the bodies and frames the orchestrator reads itself (FastAPI decodes the typed bodies, and errors.py gives
+    its RecursionError the same answer). Lone surrogates (``"\\ud800"``) are valid JSON: the models refuse them
+    where text must be Unicode (422).
+    """
+    try:
+        return json.loads(data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data)
+    except RecursionError:
+        raise InvalidJson(f"{what} {NESTED_TOO_DEEPLY}") from None
+    except UnicodeDecodeError:
+        raise InvalidJson(f"{what} is not valid UTF-8") from None
+    except ValueError as exc:  # its message names a position, never the content
+        raise InvalidJson(f"{what} is not valid JSON ({exc})") from None
 
 
 def parse_model(model, data: Dict[str, Any], location: str = "body"):
@@ -212,5 +227,6 @@ __all__ = [
     "MemorySearch",
     "StrictInt",
     "TokenRequest",
+    "parse_json",
     "parse_model",
 ]

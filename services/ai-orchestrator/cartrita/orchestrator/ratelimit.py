@@ -3,7 +3,10 @@
 One counter per client and window: ``INCR`` + ``EXPIRE`` in a MULTI, so
 every worker process and replica shares the count. The client is the
 authenticated principal (``apikey-<hash>`` for the API key and the tokens
-minted from it) or, for the token endpoint, the client IP.
+minted from it) or, for the token endpoint, the client address
+(``guard.client_ip``: X-Forwarded-For only from TRUSTED_PROXIES).
+
+:class:`ConnectionSlots` caps what a client holds open at once (WebSockets).
 
 Redis down: the limiter FAILS OPEN (the request is allowed, a warning is
 logged at most every 10 s and ``cartrita_orchestrator_rate_limit_errors_total``
@@ -18,7 +21,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, Optional
 
 from redis.exceptions import RedisError
 
@@ -82,3 +85,25 @@ class RateLimiter:
             self._last_warning = now
             log.warning("rate limiter cannot reach redis (%s): allowing requests (fail open)", why)
         return Decision(True, self.limit, None, retry_after, reset_at)
+
+
+class ConnectionSlots:
+    """Open connections per identity, counted in this process (each worker has its own count)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._open: Dict[str, int] = {}
+
+    def acquire(self, identity: str) -> bool:
+        count = self._open.get(identity, 0)
+        if count >= self.limit:
+            return False
+        self._open[identity] = count + 1
+        return True
+
+    def release(self, identity: str) -> None:
+        count = self._open.get(identity, 0) - 1
+        if count > 0:
+            self._open[identity] = count
+        else:
+            self._open.pop(identity, None)

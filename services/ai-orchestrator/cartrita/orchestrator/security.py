@@ -76,7 +76,8 @@ def owner_of(connection) -> Optional[uuid.UUID]:
 
 
 def _digest(value: str) -> bytes:
-    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
+    # surrogatepass: any str encodes, so a key sent as JSON "\\ud800" is just a wrong key (401), not a 500
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
 def api_key_subject(api_key: str) -> str:

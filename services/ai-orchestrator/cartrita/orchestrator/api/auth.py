@@ -10,7 +10,6 @@ RATE_LIMIT_WINDOW_SECONDS), counted before the password is checked.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, Dict
 
@@ -20,7 +19,7 @@ from fastapi.responses import JSONResponse
 from .. import users
 from ..errors import ApiError, error_response
 from ..guard import client_ip
-from ..models import LoginRequest, TokenRequest, normalize_username, parse_model
+from ..models import LoginRequest, TokenRequest, normalize_username, parse_json, parse_model
 from ..passwords import verify, verify_dummy
 from ..security import AuthError, Principal, check_api_key, check_session, issue_token, split_authorization
 
@@ -41,12 +40,7 @@ async def _json_object(request: Request, shape: str) -> Dict[str, Any]:
     body = await request.body()
     if not body.strip():
         return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError("the request body is not valid JSON", error="invalid_json") from None
-    except RecursionError:  # [[[[... nested past the parser's stack
-        raise ApiError("the request body is nested too deeply", error="invalid_json") from None
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise ApiError(f"the request body must be a JSON object {shape}", status_code=422, error="validation_error")
     return data

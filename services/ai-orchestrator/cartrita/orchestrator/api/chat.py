@@ -30,7 +30,6 @@ stays usable.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, AsyncIterator, Dict, Optional
 
@@ -40,7 +39,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..chat import ChatService, Turn, dumps, reply_payload
 from ..errors import ApiError, dependency_error
-from ..models import ChatRequest, parse_model
+from ..models import ChatRequest, parse_json, parse_model
 from ..providers import Usage
 from ..security import owner_of
 
@@ -148,10 +147,7 @@ def _parse_frame(message: Dict[str, Any]) -> ChatRequest:
     text = message.get("text")
     if text is None:
         raise ApiError("send text frames with JSON {\"message\": ...}, not binary", error="bad_request")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise ApiError("the frame is not valid JSON", error="invalid_json") from None
+    data = parse_json(text, "the frame")
     if not isinstance(data, dict):
         raise ApiError("the frame must be a JSON object {\"message\": ...}", status_code=422,
                        error="validation_error")
