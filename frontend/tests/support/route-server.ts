@@ -1,8 +1,11 @@
 // Serves our Next.js route handlers (the exported GET/POST functions) on a real
 // loopback HTTP server, so browser-side clients can be tested against them over
 // the network: node request -> web Request -> handler -> web Response -> node response.
+// Requests get their TCP peer stamped as in the real server (instrumentation.ts).
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+
+import { installPeerStamp } from '@/lib/client-address';
 
 type Handler = (request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response>;
 
@@ -38,6 +41,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startRouteServer(routes: Route[]): Promise<RouteServer> {
+  installPeerStamp();
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     void (async () => {
