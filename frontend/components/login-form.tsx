@@ -1,6 +1,6 @@
 'use client';
 
-import { useState, type FormEvent } from 'react';
+import { useState, type FormEvent, type InputHTMLAttributes } from 'react';
 
 import { describeApiError } from '@/lib/api-client';
 import { toApiError } from '@/lib/api-types';
@@ -18,6 +18,16 @@ export function loginErrorText(status: number, body: unknown, retryAfter: string
   }
   if (status === 502 || status === 503 || status === 504) return `Cartrita cannot sign you in right now: ${describeApiError(toApiError(body, status))}`;
   return `Sign-in failed: ${describeApiError(toApiError(body, status))}`;
+}
+
+/** A labelled, required text input whose id is also its test id. */
+function Field({ id, label, ...input }: { id: string; label: string } & InputHTMLAttributes<HTMLInputElement>) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <input id={id} className="input" required data-testid={id} {...input} />
+    </>
+  );
 }
 
 /** Username + password; on success a full page load of `next` (the layout then shows the session). */
@@ -59,30 +69,24 @@ export function LoginForm({ next }: { next: string }) {
 
   return (
     <form className="panel login-form" onSubmit={submit} data-testid="login-form">
-      <label htmlFor="login-username">Username</label>
-      <input
+      <Field
         id="login-username"
-        className="input"
+        label="Username"
         name="username"
         autoComplete="username"
         autoCapitalize="none"
         spellCheck={false}
-        required
         value={username}
         onChange={(event) => setUsername(event.target.value)}
-        data-testid="login-username"
       />
-      <label htmlFor="login-password">Password</label>
-      <input
+      <Field
         id="login-password"
-        className="input"
+        label="Password"
         name="password"
         type="password"
         autoComplete="current-password"
-        required
         value={password}
         onChange={(event) => setPassword(event.target.value)}
-        data-testid="login-password"
       />
       {error !== null && (
         <p className="inline-error" role="alert" data-testid="login-error">

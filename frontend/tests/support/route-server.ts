@@ -7,13 +7,14 @@ import type { AddressInfo, Socket } from 'node:net';
 
 import { installPeerStamp } from '@/lib/client-address';
 
-type Handler = (request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response>;
+type Context = { params: Promise<Record<string, string>> };
 
 export interface Route {
   /** Path pattern; `[name]` segments are captured as params. */
   path: string;
-  GET?: Handler;
-  POST?: Handler;
+  // Method syntax: a handler typed for its own params (`{id: string}`) fits too.
+  GET?(request: Request, context: Context): Promise<Response>;
+  POST?(request: Request, context: Context): Promise<Response>;
 }
 
 export interface RouteServer {
@@ -50,7 +51,7 @@ export async function startRouteServer(routes: Route[]): Promise<RouteServer> {
         const params = match(route.path, url.pathname);
         return params === null ? [] : [{ route, params }];
       })[0];
-      const handler = found?.route[req.method as 'GET' | 'POST'];
+      const handler = found?.route[req.method as 'GET' | 'POST']?.bind(found.route);
       if (found === undefined || handler === undefined) {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: 'not_found', detail: `${req.method} ${url.pathname}` }));
