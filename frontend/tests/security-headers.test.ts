@@ -120,6 +120,8 @@ describe.skipIf(!BUILT)('the built server', () => {
       expect(scripts.length, path).toBeGreaterThan(2);
       for (const tag of scripts) expect(tag, `${path}: ${tag}`).toContain(`nonce="${nonce}"`);
       expect(answer.text).not.toMatch(/<[a-z]+[^>]* style="/); // inline style attributes would be blocked
+      // Neither the peer stamp (its secret) nor Proxy's internal headers reach the browser.
+      expect(JSON.stringify(answer.headers) + answer.text, path).not.toMatch(/cartrita-peer|x-middleware-/);
       // Plain http from a client that is no trusted proxy: no HSTS, whatever it claims.
       expect(answer.headers['strict-transport-security'], path).toBeUndefined();
     }

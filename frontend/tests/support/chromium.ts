@@ -163,8 +163,12 @@ export async function launchChromium(): Promise<Browser> {
         child.kill('SIGTERM');
         await exited;
       }
-      // Its helper processes may still be writing to the profile for a moment.
-      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+      // Its helper processes may still be writing to the profile for a moment; a leftover temp folder is no failure.
+      try {
+        rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+      } catch (error) {
+        console.warn(`[chromium] could not remove ${profile}: ${error instanceof Error ? error.message : error}`);
+      }
     },
   };
 }

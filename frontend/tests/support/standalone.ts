@@ -25,7 +25,7 @@ export function hasFreshBuild(): boolean {
   if (!existsSync(SERVER)) return false;
   const sources = Math.max(
     ...['app', 'components', 'lib'].map((dir) => newestSource(join(ROOT, dir))),
-    ...['proxy.ts', 'instrumentation.ts', 'next.config.ts'].map((file) => statSync(join(ROOT, file)).mtimeMs),
+    ...['proxy.ts', 'instrumentation.ts', 'next.config.ts'].filter((file) => existsSync(join(ROOT, file))).map((file) => statSync(join(ROOT, file)).mtimeMs),
   );
   return sources <= statSync(SERVER).mtimeMs;
 }
