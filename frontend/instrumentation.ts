@@ -1,4 +1,5 @@
 // Next.js calls register() once per server process at startup.
+// The TCP peer of each request is stamped from here on (lib/client-address.ts).
 // Tracing is opt-in: nothing is loaded unless OTEL_EXPORTER_OTLP_ENDPOINT is set,
 // so builds and runs without a collector are unaffected.
 //
@@ -10,6 +11,10 @@
 
 export async function register(): Promise<void> {
   if (process.env.NEXT_RUNTIME !== 'nodejs') return;
+
+  // Before any route runs: who sent each request (lib/client-address.ts).
+  const { installPeerStamp } = await import('./lib/client-address');
+  installPeerStamp();
 
   const env = process.env;
   const endpoint = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']?.trim() || env['OTEL_EXPORTER_OTLP_ENDPOINT']?.trim();

@@ -1,7 +1,9 @@
 import type { NextConfig } from 'next';
 
+import { API_CONTENT_SECURITY_POLICY, STATIC_SECURITY_HEADERS } from './lib/security-headers';
+
 // Everything here is evaluated at BUILD time. Runtime settings (ORCHESTRATOR_URL,
-// CARTRITA_API_KEY, ...) are read per request in lib/config.ts instead, so one
+// TRUSTED_PROXIES, ...) are read per request in lib/config.ts instead, so one
 // build works in every environment.
 const nextConfig: NextConfig = {
   output: 'standalone',
@@ -12,16 +14,11 @@ const nextConfig: NextConfig = {
   // lockfile ever appears higher up in the monorepo.
   outputFileTracingRoot: __dirname,
   turbopack: { root: __dirname },
+  // Pages get their Content-Security-Policy (with a per-request nonce) and HSTS from proxy.ts.
   async headers() {
     return [
-      {
-        source: '/:path*',
-        headers: [
-          { key: 'X-Content-Type-Options', value: 'nosniff' },
-          { key: 'Referrer-Policy', value: 'strict-origin-when-cross-origin' },
-          { key: 'X-Frame-Options', value: 'DENY' },
-        ],
-      },
+      { source: '/:path*', headers: [...STATIC_SECURITY_HEADERS] },
+      { source: '/api/:path*', headers: [{ key: 'Content-Security-Policy', value: API_CONTENT_SECURITY_POLICY }] },
     ];
   },
 };

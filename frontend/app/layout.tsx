@@ -2,7 +2,9 @@ import type { Metadata, Viewport } from 'next';
 import Link from 'next/link';
 import type { ReactNode } from 'react';
 
+import { SignOut } from '@/components/sign-out';
 import { SiteNav } from '@/components/site-nav';
+import { currentSession } from '@/lib/current-user';
 
 import './globals.css';
 
@@ -18,7 +20,10 @@ export const viewport: Viewport = {
   ],
 };
 
-export default function RootLayout({ children }: { children: ReactNode }) {
+// Every page is rendered per request: the session decides the header, and the CSP nonce
+// (proxy.ts) can only be put on the script tags of a page rendered for that response.
+export default async function RootLayout({ children }: { children: ReactNode }) {
+  const session = await currentSession();
   return (
     <html lang="en">
       <body>
@@ -27,7 +32,12 @@ export default function RootLayout({ children }: { children: ReactNode }) {
             <Link href="/" className="brand">
               Cartrita
             </Link>
-            <SiteNav />
+            {session.kind !== 'signed-out' && (
+              <div className="site-header-end">
+                <SiteNav />
+                <SignOut username={session.kind === 'signed-in' ? session.user.username : null} />
+              </div>
+            )}
           </div>
         </header>
         {children}

@@ -1,11 +1,13 @@
 import { StatusBoard } from '@/components/status-board';
 import { getServerConfig } from '@/lib/config';
+import { requireSession } from '@/lib/current-user';
 import { buildHealthReport } from '@/lib/health';
 
 // Rendered per request: runtime env (ORCHESTRATOR_URL, ...) and live health.
 export const dynamic = 'force-dynamic';
 
 export default async function HomePage() {
+  await requireSession('/');
   const config = getServerConfig();
   const report = await buildHealthReport(config);
 

@@ -6,6 +6,7 @@ import { describeApiError, requestJson } from '@/lib/api-client';
 import type { Agent, ChatRequest, ConversationDetail, ConversationSummary } from '@/lib/api-types';
 import { chatReducer, initialChatState, type ChatMessage, type Transport } from '@/lib/chat/state';
 import { sendChat } from '@/lib/chat/transport';
+import { redirectToLogin } from '@/lib/login-path';
 import { TokenManager } from '@/lib/token-client';
 
 export type TransportPreference = 'auto' | 'websocket' | 'sse';
@@ -92,12 +93,12 @@ export function Chat({ wsUrl, transport }: ChatProps) {
     }
   }, []);
 
-  // Keep a token ready for the WebSocket, renewed ahead of expiry; none is needed for SSE.
+  // WebSocket tokens live 60 s and are needed only to connect: fetched when a turn starts
+  // (reused while fresh), not renewed in the background. SSE needs none (the cookie).
   useEffect(() => {
     if (!useWebSocket) return;
     const tokens = new TokenManager();
     tokensRef.current = tokens;
-    tokens.start();
     return () => {
       tokens.stop();
       tokensRef.current = null;
@@ -148,6 +149,7 @@ export function Chat({ wsUrl, transport }: ChatProps) {
     }
 
     const { outcome } = result;
+    if (outcome.kind === 'error' && outcome.error === 'unauthorized') redirectToLogin();
     if (outcome.kind === 'error') {
       dispatch({ type: 'failed', assistantKey, error: outcome.error, detail: outcome.detail });
     } else if (outcome.kind === 'unavailable') {

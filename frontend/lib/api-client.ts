@@ -3,6 +3,7 @@
 // ready to be shown to the person.
 
 import { toApiError, type ApiErrorBody } from '@/lib/api-types';
+import { redirectToLogin } from '@/lib/login-path';
 
 export type ApiResult<T> = { ok: true; status: number; data: T } | ({ ok: false; status: number } & ApiErrorBody);
 
@@ -47,6 +48,8 @@ export async function requestJson<T>(
   } catch {
     return { ok: false, status: response.status, error: `http_${response.status}`, detail: `HTTP ${response.status} without a JSON body` };
   }
+  // No (valid) session any more: sign in again rather than show empty pages.
+  if (response.status === 401) redirectToLogin();
   if (!response.ok) return { ok: false, status: response.status, ...toApiError(body, response.status) };
   return { ok: true, status: response.status, data: body as T };
 }

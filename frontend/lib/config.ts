@@ -22,8 +22,8 @@ export interface ServerConfig {
   healthPollIntervalMs: number;
   /** Timeout of proxied orchestrator calls (until the response headers, for streams). */
   requestTimeoutMs: number;
-  /** Secret for server-to-orchestrator calls. NEVER pass to a client component or a response. */
-  apiKey: string | null;
+  /** TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For / -Proto we believe (lib/client-address.ts). */
+  trustedProxies: string | null;
   otelEndpoint: string | null;
   public: PublicConfig;
 }
@@ -65,7 +65,7 @@ export function getServerConfig(env: Env = process.env): ServerConfig {
     healthTimeoutMs: readInt(env, 'ORCHESTRATOR_HEALTH_TIMEOUT_MS', DEFAULT_HEALTH_TIMEOUT_MS, 100, 30_000),
     healthPollIntervalMs: readInt(env, 'HEALTH_POLL_INTERVAL_MS', DEFAULT_POLL_INTERVAL_MS, 1000, 300_000),
     requestTimeoutMs: readInt(env, 'ORCHESTRATOR_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 500, 300_000),
-    apiKey: readEnv(env, 'CARTRITA_API_KEY'),
+    trustedProxies: readEnv(env, 'TRUSTED_PROXIES'),
     otelEndpoint: readEnv(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
     public: {
       apiUrl: publicApiUrl === null ? null : stripTrailingSlashes(publicApiUrl),

@@ -1,13 +1,16 @@
 import 'server-only';
 
-import { toApiError, type ApiErrorBody } from '@/lib/api-types';
+import type { ApiErrorBody } from '@/lib/api-types';
+import { clientOrigin } from '@/lib/client-address';
 import { getServerConfig, redactUrl, type ServerConfig } from '@/lib/config';
 import { describeFetchError } from '@/lib/health';
+import { clearedSessionCookie, readSessionCookie } from '@/lib/session';
 
 // Server-side client of the orchestrator's /api. The browser never talks to these
-// endpoints directly (no CORS needed) and never sees CARTRITA_API_KEY: the key is
-// exchanged here for a short-lived JWT (POST /api/auth/token), which authenticates
-// every proxied call as `Authorization: Bearer <jwt>`.
+// endpoints directly (no CORS needed). Every call acts for the signed-in person: their
+// session cookie goes upstream as `Authorization: Session <token>` and their address as
+// X-Forwarded-For, so the orchestrator scopes data and rate limits to them. The server
+// holds no credentials of its own for anyone's data.
 
 /** Largest JSON body the proxy routes accept from the browser (the orchestrator caps at 1 MB too). */
 export const MAX_BODY_BYTES = 1_000_000;
@@ -113,166 +116,164 @@ async function send(config: ServerConfig, path: string, options: SendOptions): P
   }
 }
 
-async function readJson(response: Response): Promise<unknown> {
-  try {
-    return JSON.parse(await response.text());
-  } catch {
-    return null;
-  }
+/** Who a call is made for. */
+export interface Caller {
+  /** The orchestrator session token (the cartrita_session cookie), or null before login. */
+  session: string | null;
+  /** The client's address for X-Forwarded-For; null when unknown (the orchestrator then sees only us). */
+  address: string | null;
+  /** The request came over TLS: cookies we set get Secure. */
+  https: boolean;
 }
 
-export interface MintedToken {
-  token: string;
-  /** Lifetime in seconds, as the orchestrator stated it. */
-  expiresIn: number;
+/** The caller as far as this request shows it (no checks); a page passes `{headers: await headers()}`. */
+export function callerOf(request: { headers: Pick<Headers, 'get'> }, config: ServerConfig = getServerConfig()): Caller {
+  const origin = clientOrigin(request.headers, config.trustedProxies);
+  return { session: readSessionCookie(request.headers), address: origin.address, https: origin.https };
 }
 
-/** POST /api/auth/token with the API key: a fresh short-lived JWT. */
-export async function mintToken(config: ServerConfig, signal?: AbortSignal): Promise<MintedToken> {
-  if (config.apiKey === null) {
-    throw new OrchestratorCallError(503, {
-      error: 'auth_not_configured',
-      detail: 'CARTRITA_API_KEY is not set on the frontend server, so it cannot obtain a token from the orchestrator',
-    });
-  }
-  const response = await send(config, '/api/auth/token', {
-    method: 'POST',
-    headers: { 'x-api-key': config.apiKey, accept: 'application/json' },
-    signal,
-  });
-  const body = await readJson(response);
-  if (!response.ok) {
-    const upstream = toApiError(body, response.status);
-    if (response.status === 401 || response.status === 403) {
-      // The browser did nothing wrong: our key is refused. A deployment problem.
-      throw new OrchestratorCallError(502, {
-        error: 'orchestrator_auth_failed',
-        detail: `the orchestrator refused the frontend's CARTRITA_API_KEY (${upstream.detail})`,
-      });
-    }
-    const retryAfter = response.headers.get('retry-after');
-    throw new OrchestratorCallError(response.status, upstream, retryAfter === null ? {} : { 'retry-after': retryAfter });
-  }
-  const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const token = record.access_token;
-  const expiresIn = record.expires_in;
-  if (typeof token !== 'string' || token === '' || typeof expiresIn !== 'number' || !(expiresIn > 0)) {
-    throw new OrchestratorCallError(502, {
-      error: 'bad_gateway',
-      detail: 'the orchestrator answered POST /api/auth/token without access_token and expires_in',
-    });
-  }
-  return { token, expiresIn };
-}
-
-// ---- the server's own token, shared by every proxied call --------------------------
-
-interface CachedToken {
-  cacheKey: string;
-  token: string;
-  refreshAt: number;
-}
-
-let cached: CachedToken | null = null;
-let inflight: { cacheKey: string; promise: Promise<string> } | null = null;
-
-/** Renew the server's token once this little of its lifetime is left. */
-export function serverTokenRefreshAt(mintedAt: number, expiresInSeconds: number): number {
-  const lifetimeMs = expiresInSeconds * 1000;
-  return mintedAt + Math.max(0, lifetimeMs - Math.max(30_000, lifetimeMs * 0.2));
-}
-
-function cacheKeyOf(config: ServerConfig): string {
-  // The environment is read per request: a changed URL or key must not reuse an old token.
-  return `${config.orchestratorUrl}\n${config.apiKey ?? ''}`;
-}
-
-/** The token for server-to-orchestrator calls, minted once and renewed before it expires. */
-export async function getServiceToken(config: ServerConfig, now: () => number = Date.now): Promise<string> {
-  const cacheKey = cacheKeyOf(config);
-  if (cached !== null && cached.cacheKey === cacheKey && now() < cached.refreshAt) return cached.token;
-  if (inflight !== null && inflight.cacheKey === cacheKey) return inflight.promise;
-  const promise = (async () => {
-    const mintedAt = now();
-    const minted = await mintToken(config);
-    cached = { cacheKey, token: minted.token, refreshAt: serverTokenRefreshAt(mintedAt, minted.expiresIn) };
-    return minted.token;
-  })();
-  inflight = { cacheKey, promise };
-  try {
-    return await promise;
-  } finally {
-    if (inflight?.promise === promise) inflight = null;
-  }
-}
-
-/** Forget the cached token (the orchestrator refused it: restarted with a new secret, clock skew, ...). */
-export function clearServiceToken(): void {
-  cached = null;
+/** The headers that say who a call is for. */
+function callerHeaders(caller: Caller): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (caller.session !== null) headers.authorization = `Session ${caller.session}`;
+  if (caller.address !== null) headers['x-forwarded-for'] = caller.address;
+  return headers;
 }
 
 /**
- * An authenticated call to the orchestrator. A 401 (token expired or revoked) is
- * retried once with a freshly minted token.
+ * The checks in front of every data route: a same-site request (defence in depth next to
+ * the SameSite=Strict cookie) that carries a session cookie.
  */
-export async function orchestratorFetch(config: ServerConfig, path: string, options: SendOptions = {}): Promise<Response> {
-  const call = async (token: string) =>
-    send(config, path, { ...options, headers: { ...options.headers, authorization: `Bearer ${token}` } });
-  const response = await call(await getServiceToken(config));
-  if (response.status !== 401) return response;
-  await response.body?.cancel();
-  clearServiceToken();
-  return call(await getServiceToken(config));
+export function requireCaller(request: Request, config: ServerConfig = getServerConfig()): { ok: true; caller: Caller } | { ok: false; response: Response } {
+  const refused = refuseCrossSite(request);
+  if (refused !== null) return { ok: false, response: refused };
+  const caller = callerOf(request, config);
+  if (caller.session === null) return { ok: false, response: jsonError(401, 'unauthorized', 'sign in first') };
+  return { ok: true, caller };
+}
+
+/** A call to the orchestrator on the caller's behalf. */
+export async function orchestratorFetch(config: ServerConfig, path: string, caller: Caller, options: SendOptions = {}): Promise<Response> {
+  return send(config, path, { ...options, headers: { ...options.headers, ...callerHeaders(caller) } });
+}
+
+/** An orchestrator JSON answer, read whole (they are small). */
+export interface JsonAnswer {
+  status: number;
+  /** Parsed body; undefined when it was not JSON. */
+  body: unknown;
+  text: string;
+  headers: Headers;
+}
+
+/** One JSON call on the caller's behalf (errors thrown as OrchestratorCallError, for errorResponse). */
+export async function callJson(config: ServerConfig, path: string, caller: Caller, options: SendOptions = {}): Promise<JsonAnswer> {
+  const response = await orchestratorFetch(config, path, caller, { ...options, headers: { accept: 'application/json', ...options.headers } });
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status: response.status, body, text, headers: response.headers };
+}
+
+/** Headers to relay with an orchestrator answer: Retry-After, and a cleared cookie when it refused the session. */
+export function relayedHeaders(status: number, upstream: Headers, caller: Caller): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const retryAfter = upstream.get('retry-after');
+  if (retryAfter !== null) headers['retry-after'] = retryAfter;
+  // Expired, logged out elsewhere or forged: the browser should stop sending it.
+  if (status === 401 && caller.session !== null) headers['set-cookie'] = clearedSessionCookie(caller.https);
+  return headers;
+}
+
+/**
+ * An orchestrator answer that is not the success the route expected, relayed as our
+ * `{error, detail}` with its status (502 when it is no such error, or a 2xx).
+ */
+export function relayError(status: number, body: unknown, upstream: Headers, caller: Caller, what: string): Response {
+  const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : null;
+  if (record === null || typeof record.error !== 'string') {
+    return jsonError(502, 'bad_gateway', `the orchestrator answered ${what} with HTTP ${status} and no JSON error`);
+  }
+  const relayed = status >= 400 ? status : 502;
+  const detail = typeof record.detail === 'string' ? record.detail : record.error;
+  return jsonError(relayed, record.error, detail, relayedHeaders(relayed, upstream, caller));
 }
 
 /**
  * Proxy one JSON call: the orchestrator's status and JSON body are relayed as they
  * are (its `{error, detail}` answers included, with Retry-After on 429/503).
  */
-export async function proxyJson(config: ServerConfig, path: string, options: SendOptions = {}): Promise<Response> {
-  let response: Response;
-  let text: string;
+export async function proxyJson(config: ServerConfig, path: string, caller: Caller, options: SendOptions = {}): Promise<Response> {
+  let answer: JsonAnswer;
   try {
-    response = await orchestratorFetch(config, path, { ...options, headers: { accept: 'application/json', ...options.headers } });
-    text = await response.text();
+    answer = await callJson(config, path, caller, options);
   } catch (error) {
     return errorResponse(error);
   }
-  try {
-    JSON.parse(text);
-  } catch {
-    return jsonError(502, 'bad_gateway', `the orchestrator answered ${path} with HTTP ${response.status} and no JSON`);
+  if (answer.body === undefined) {
+    return jsonError(502, 'bad_gateway', `the orchestrator answered ${path} with HTTP ${answer.status} and no JSON`);
   }
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...NO_STORE };
-  const retryAfter = response.headers.get('retry-after');
-  if (retryAfter !== null) headers['retry-after'] = retryAfter;
-  return new Response(text, { status: response.status, headers });
+  return new Response(answer.text, {
+    status: answer.status,
+    headers: { 'content-type': 'application/json', ...NO_STORE, ...relayedHeaders(answer.status, answer.headers, caller) },
+  });
+}
+
+/** A data route: the caller checked (requireCaller), then the call relayed (proxyJson). */
+export async function proxyForCaller(request: Request, path: string, options: SendOptions = {}): Promise<Response> {
+  const config = getServerConfig();
+  const checked = requireCaller(request, config);
+  if (!checked.ok) return checked.response;
+  return proxyJson(config, path, checked.caller, { signal: request.signal, ...options });
+}
+
+function tooLarge(): Response {
+  // Connection: close stops the rest of an oversized upload instead of reading it to the end.
+  return jsonError(413, 'payload_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
 }
 
 /**
  * The browser's JSON body, checked before it is forwarded: at most MAX_BODY_BYTES and
- * valid JSON (else our own 413 / 400, in the orchestrator's error shape).
+ * valid JSON (else our own 413 / 400, in the orchestrator's error shape). Read chunk by
+ * chunk, so a huge (chunked) upload is refused after MAX_BODY_BYTES, not buffered first.
  */
-export async function readJsonBody(request: Request): Promise<{ ok: true; text: string } | { ok: false; response: Response }> {
+export async function readJsonBody(request: Request): Promise<{ ok: true; text: string; value: unknown } | { ok: false; response: Response }> {
   const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) {
-    return { ok: false, response: jsonError(413, 'payload_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`) };
+  if (declared > MAX_BODY_BYTES) return { ok: false, response: tooLarge() };
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body !== null) {
+    const reader = request.body.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        void reader.cancel().catch(() => undefined);
+        return { ok: false, response: tooLarge() };
+      }
+      chunks.push(value);
+    }
   }
-  const text = await request.text();
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
-    return { ok: false, response: jsonError(413, 'payload_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`) };
-  }
+  let text: string;
+  let value: unknown;
   try {
-    JSON.parse(text);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks, size));
+    value = JSON.parse(text);
   } catch {
     return { ok: false, response: jsonError(400, 'invalid_json', 'the request body is not valid JSON') };
   }
-  return { ok: true, text };
+  return { ok: true, text, value };
 }
 
 /**
  * Refuse requests that a browser marks as coming from another site: our routes act
- * with the server's credentials, so only our own pages may call them.
+ * for the signed-in person, so only our own pages may call them (the SameSite=Strict
+ * cookie already keeps other sites out; this is the second lock).
  */
 export function refuseCrossSite(request: Request): Response | null {
   return request.headers.get('sec-fetch-site') === 'cross-site'
@@ -281,16 +282,17 @@ export function refuseCrossSite(request: Request): Response | null {
 }
 
 /**
- * A same-origin JSON POST forwarded to the orchestrator's `path` with the server's
- * credentials: cross-site callers refused, the body checked (readJsonBody), the answer
+ * A same-origin JSON POST forwarded to the orchestrator's `path` for the signed-in
+ * caller: caller checked (requireCaller), the body checked (readJsonBody), the answer
  * relayed (proxyJson).
  */
 export async function forwardJsonPost(request: Request, path: string): Promise<Response> {
-  const refused = refuseCrossSite(request);
-  if (refused !== null) return refused;
+  const config = getServerConfig();
+  const checked = requireCaller(request, config);
+  if (!checked.ok) return checked.response;
   const body = await readJsonBody(request);
   if (!body.ok) return body.response;
-  return proxyJson(getServerConfig(), path, {
+  return proxyJson(config, path, checked.caller, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: body.text,

@@ -1,6 +1,7 @@
-// Browser side of the short-lived token: POST /api/token (our server mints it with
-// the API key, which never leaves the server) and renew it before it expires.
-// The clock, timers and fetch are parameters so the timing can be tested exactly.
+// Browser side of the WebSocket token: POST /api/token (our server asks the orchestrator
+// for a 60-second `ws` token with the session cookie, which page scripts cannot read),
+// reused while fresh. The clock, timers and fetch are parameters so the timing can be
+// tested exactly.
 
 import { toApiError, type ApiErrorBody } from '@/lib/api-types';
 

@@ -6,7 +6,6 @@ import { POST as tokenRoute } from '@/app/api/token/route';
 import type { ChatStreamEvent } from '@/lib/chat/events';
 import type { Transport } from '@/lib/chat/state';
 import { sendChat, streamOverSse, streamOverWebSocket, webSocketChatUrl, type SocketFactory } from '@/lib/chat/transport';
-import { clearServiceToken } from '@/lib/orchestrator';
 import { TokenManager } from '@/lib/token-client';
 
 import { replyFor, splitWords, startFakeOrchestrator, type FakeOrchestrator } from './support/fake-orchestrator';
@@ -14,7 +13,8 @@ import { unusedUrl } from './support/http-server';
 import { startRouteServer, type RouteServer } from './support/route-server';
 
 // The browser-side transports against real servers: the fake orchestrator (HTTP + WS)
-// and our own route handlers (/api/token, /api/chat/stream) on a loopback port.
+// and our own route handlers (/api/token, /api/chat/stream) on a loopback port, called
+// as a signed-in browser (its session cookie on every request to our origin).
 const KEY = 'transport-test-key';
 const ENV_KEYS = ['ORCHESTRATOR_URL', 'CARTRITA_API_KEY'];
 const WebSocketImpl = NodeWebSocket as unknown as SocketFactory;
@@ -23,18 +23,27 @@ let saved: Record<string, string | undefined>;
 let orchestrator: FakeOrchestrator;
 let frontend: RouteServer;
 let tokens: TokenManager;
+let session: string;
+
+/** fetch as the browser does it for our origin: with the session cookie. */
+const withSession: typeof fetch = (input, init) => {
+  const headers = new Headers(init?.headers);
+  headers.set('cookie', `cartrita_session=${session}`);
+  return fetch(input, { ...init, headers });
+};
 
 beforeEach(async () => {
   saved = Object.fromEntries(ENV_KEYS.map((key) => [key, process.env[key]]));
   orchestrator = await startFakeOrchestrator({ apiKey: KEY });
   process.env.ORCHESTRATOR_URL = orchestrator.url;
-  process.env.CARTRITA_API_KEY = KEY;
-  clearServiceToken();
+  delete process.env.CARTRITA_API_KEY;
+  orchestrator.addUser('robbie', 'correct horse battery staple');
+  session = orchestrator.openSession('robbie');
   frontend = await startRouteServer([
     { path: '/api/token', POST: tokenRoute },
     { path: '/api/chat/stream', GET: streamRoute },
   ]);
-  tokens = new TokenManager({ url: `${frontend.url}/api/token` });
+  tokens = new TokenManager({ url: `${frontend.url}/api/token`, fetchImpl: withSession });
 });
 
 afterEach(async () => {
@@ -62,6 +71,7 @@ const baseOptions = () => ({
   invalidateToken: () => tokens.invalidate(),
   WebSocketImpl,
   ssePath: `${frontend.url}/api/chat/stream`,
+  fetchImpl: withSession,
 });
 
 describe('webSocketChatUrl', () => {
@@ -85,7 +95,7 @@ describe('streamOverWebSocket', () => {
     expect(outcome).toMatchObject({ kind: 'done', reply });
     expect(log.types()).toEqual(['meta', ...splitWords(reply).map(() => 'token'), 'done']);
     expect(log.text()).toBe(reply);
-    // The socket authenticated with the short-lived token in the query, not with the key.
+    // The socket authenticated with the 60-second WebSocket token in the query, nothing else.
     const upgrade = orchestrator.requests.find((request) => request.method === 'WS');
     expect(upgrade?.url).toMatch(/^\/ws\/chat\?token=tok-1-/);
     expect(JSON.stringify(upgrade)).not.toContain(KEY);
@@ -158,6 +168,7 @@ describe('streamOverSse (through our /api/chat/stream route)', () => {
       path: `${frontend.url}/api/chat/stream`,
       request: { message: 'hello over sse', agent: 'research' },
       onEvent: (event) => log.onEvent(event, 'sse'),
+      fetchImpl: withSession,
     });
     const reply = replyFor('hello over sse');
     expect(outcome).toMatchObject({ kind: 'done', reply });
@@ -171,7 +182,7 @@ describe('streamOverSse (through our /api/chat/stream route)', () => {
 
   it('returns the JSON error of a refused turn', async () => {
     orchestrator.chat.failure = { when: 'before', status: 503, error: 'database_unavailable', detail: 'PostgreSQL is down' };
-    const outcome = await streamOverSse({ path: `${frontend.url}/api/chat/stream`, request: { message: 'hi' }, onEvent: () => undefined });
+    const outcome = await streamOverSse({ path: `${frontend.url}/api/chat/stream`, request: { message: 'hi' }, onEvent: () => undefined, fetchImpl: withSession });
     expect(outcome).toEqual({ kind: 'error', error: 'database_unavailable', detail: 'PostgreSQL is down', started: false });
   });
 

@@ -9,11 +9,11 @@ describe('getServerConfig', () => {
     expect(getServerConfig({}).orchestratorUrl).toBe(DEFAULT_ORCHESTRATOR_URL);
   });
 
-  it('keeps the API key out of the public subset', () => {
-    const config = getServerConfig({ CARTRITA_API_KEY: 'secret', NEXT_PUBLIC_API_URL: 'http://api', NEXT_PUBLIC_WS_URL: 'ws://api/' });
-    expect(config.apiKey).toBe('secret');
+  it('does not read the API key at all, and keeps the public subset to the two URLs', () => {
+    const config = getServerConfig({ CARTRITA_API_KEY: 'secret', NEXT_PUBLIC_API_URL: 'http://api', NEXT_PUBLIC_WS_URL: 'ws://api/', TRUSTED_PROXIES: ' 10.0.0.0/8 ' });
+    expect(JSON.stringify(config)).not.toContain('secret');
     expect(config.public).toEqual({ apiUrl: 'http://api', wsUrl: 'ws://api' });
-    expect(JSON.stringify(config.public)).not.toContain('secret');
+    expect(config.trustedProxies).toBe('10.0.0.0/8');
   });
 
   it('clamps numeric settings and ignores junk', () => {

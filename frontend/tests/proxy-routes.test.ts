@@ -7,17 +7,19 @@ import { GET as listConversations } from '@/app/api/conversations/route';
 import { POST as addMemory } from '@/app/api/memory/route';
 import { POST as searchMemory } from '@/app/api/memory/search/route';
 import { POST as postToken } from '@/app/api/token/route';
-import { clearServiceToken, serverTokenRefreshAt } from '@/lib/orchestrator';
 
 import { startFakeOrchestrator, type FakeOrchestrator } from './support/fake-orchestrator';
 import { startServer, unusedUrl, type TestServer } from './support/http-server';
 
-// A sentinel API key: no answer of ours may ever contain it.
+// A sentinel API key, still in the frontend's environment as older deployments set it:
+// the routes must never use it, and no answer of ours may ever contain it.
 const SECRET = 'sk-sentinel-3b1f0c9e-never-in-a-response';
-const ENV_KEYS = ['ORCHESTRATOR_URL', 'NEXT_PUBLIC_API_URL', 'NEXT_PUBLIC_WS_URL', 'CARTRITA_API_KEY', 'ORCHESTRATOR_TIMEOUT_MS'];
+const ENV_KEYS = ['ORCHESTRATOR_URL', 'NEXT_PUBLIC_API_URL', 'NEXT_PUBLIC_WS_URL', 'CARTRITA_API_KEY', 'ORCHESTRATOR_TIMEOUT_MS', 'TRUSTED_PROXIES'];
 
 let saved: Record<string, string | undefined>;
 let orchestrator: FakeOrchestrator;
+/** Robbie's login session (the cartrita_session cookie a browser would send). */
+let session: string;
 const extraServers: TestServer[] = [];
 /** Every answer our routes gave in this file, checked for the secret at the end of each test. */
 const answers: { status: number; headers: string; text: string }[] = [];
@@ -28,7 +30,8 @@ beforeEach(async () => {
   orchestrator = await startFakeOrchestrator({ apiKey: SECRET });
   process.env.ORCHESTRATOR_URL = orchestrator.url;
   process.env.CARTRITA_API_KEY = SECRET;
-  clearServiceToken();
+  orchestrator.addUser('robbie', 'correct horse battery staple');
+  session = orchestrator.openSession('robbie');
   answers.length = 0;
 });
 
@@ -57,25 +60,40 @@ async function read(response: Response): Promise<{ status: number; body: Record<
   return { status: response.status, body, headers: response.headers, text };
 }
 
-const local = (path: string, init?: RequestInit) => new Request(`http://127.0.0.1:3000${path}`, init);
+/** A request from Robbie's browser: his session cookie goes along (pass `cookie: ''` for none). */
+const local = (path: string, init: RequestInit = {}) => {
+  const headers = new Headers(init.headers);
+  if (!headers.has('cookie')) headers.set('cookie', `theme=dark; cartrita_session=${session}`);
+  if (headers.get('cookie') === '') headers.delete('cookie');
+  return new Request(`http://127.0.0.1:3000${path}`, { ...init, headers });
+};
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
   local(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+/** A conversation of Robbie's, made straight at the orchestrator. */
+const chatDirect = (message: string) =>
+  fetch(`${orchestrator.url}/api/chat`, {
+    method: 'POST',
+    headers: { authorization: `Session ${session}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ message }),
+  }).then((response) => response.json() as Promise<{ conversation_id: string }>);
 const params = (id: string) => ({ params: Promise.resolve({ id }) });
 const upstream = (path: string) => orchestrator.requests.filter((request) => request.url.split('?')[0] === path);
 
 describe('POST /api/token', () => {
-  it('exchanges the server-side key for a token and answers only {token, expires_in}', async () => {
-    orchestrator.ttlSeconds = 600;
+  it('asks the orchestrator for a 60-second WebSocket token with the session and answers only {token, expires_in}', async () => {
     const { status, body, headers } = await read(await postToken(post('/api/token', '')));
 
     expect(status).toBe(200);
     expect(Object.keys(body).sort()).toEqual(['expires_in', 'token']);
-    expect(body.expires_in).toBe(600);
+    expect(body.expires_in).toBe(60);
     expect(orchestrator.minted).toEqual([body.token]);
+    expect(orchestrator.tokens.get(body.token as string)).toMatchObject({ audience: 'ws', principal: { kind: 'user', user: { username: 'robbie' } } });
     expect(headers.get('cache-control')).toContain('no-store');
     const [call] = upstream('/api/auth/token');
     expect(call?.method).toBe('POST');
-    expect(call?.headers['x-api-key']).toBe(SECRET);
+    expect(call?.headers.authorization).toBe(`Session ${session}`);
+    expect(JSON.parse(call?.body ?? '')).toEqual({ purpose: 'ws' });
+    expect(call?.headers['x-api-key']).toBeUndefined();
   });
 
   it('mints a fresh token per call (each browser gets its own)', async () => {
@@ -84,20 +102,19 @@ describe('POST /api/token', () => {
     expect(first.body.token).not.toBe(second.body.token);
   });
 
-  it('answers 503 when no API key is configured', async () => {
-    delete process.env.CARTRITA_API_KEY;
-    const { status, body } = await read(await postToken(post('/api/token', '')));
-    expect(status).toBe(503);
-    expect(body.error).toBe('auth_not_configured');
+  it('never falls back to CARTRITA_API_KEY: no session cookie, no token', async () => {
+    const { status, body } = await read(await postToken(post('/api/token', '', { cookie: '' })));
+    expect(status).toBe(401);
+    expect(body).toEqual({ error: 'unauthorized', detail: 'sign in first' });
     expect(orchestrator.requests).toHaveLength(0);
   });
 
-  it('reports a refused key as a server problem (502), without echoing the key', async () => {
-    process.env.CARTRITA_API_KEY = `${SECRET}-wrong`;
-    const { status, body, text } = await read(await postToken(post('/api/token', '')));
-    expect(status).toBe(502);
-    expect(body.error).toBe('orchestrator_auth_failed');
-    expect(text).not.toContain(`${SECRET}-wrong`);
+  it('passes a session the orchestrator refuses through as 401 and clears the cookie', async () => {
+    orchestrator.sessions.clear(); // logged out elsewhere, or expired
+    const { status, body, headers } = await read(await postToken(post('/api/token', '')));
+    expect(status).toBe(401);
+    expect(body.error).toBe('unauthorized');
+    expect(headers.get('set-cookie')).toMatch(/^cartrita_session=; Path=\/; Max-Age=0; HttpOnly; SameSite=Strict$/);
   });
 
   it('answers 502 when the orchestrator is down and 504 when it hangs', async () => {
@@ -126,12 +143,8 @@ describe('POST /api/token', () => {
 });
 
 describe('REST proxy routes', () => {
-  it('relay conversations with the server token, minted once and reused', async () => {
-    const turn = await fetch(`${orchestrator.url}/api/chat`, {
-      method: 'POST',
-      headers: { 'x-api-key': SECRET, 'content-type': 'application/json' },
-      body: JSON.stringify({ message: 'hello there' }),
-    }).then((response) => response.json() as Promise<{ conversation_id: string }>);
+  it("relay the signed-in person's conversations with their session, and nothing of the server's", async () => {
+    const turn = await chatDirect('hello there');
     orchestrator.requests.length = 0;
 
     const list = await read(await listConversations(local('/api/conversations?limit=5&evil=1')));
@@ -143,22 +156,27 @@ describe('REST proxy routes', () => {
     expect(detail.status).toBe(200);
     expect((detail.body.messages as { role: string }[]).map((message) => message.role)).toEqual(['user', 'assistant']);
 
-    // One token for both calls, sent as a bearer token; the key itself only went to /api/auth/token.
-    expect(orchestrator.minted).toHaveLength(1);
-    for (const request of orchestrator.requests.filter((r) => r.url !== '/api/auth/token')) {
-      expect(request.headers.authorization).toBe(`Bearer ${orchestrator.minted[0]}`);
+    // Each call carried the browser's session; no token of the server's, no API key, no other cookie.
+    expect(orchestrator.minted).toHaveLength(0);
+    for (const request of orchestrator.requests) {
+      expect(request.headers.authorization).toBe(`Session ${session}`);
       expect(request.headers['x-api-key']).toBeUndefined();
+      expect(request.headers.cookie).toBeUndefined();
     }
   });
 
-  it('renews the server token when the orchestrator refuses it (401) and retries once', async () => {
-    await read(await getAgents(local('/api/agents')));
-    orchestrator.revokeTokens(); // e.g. the orchestrator restarted with a new JWT secret
+  it('pass a 401 from the orchestrator through instead of retrying with other credentials', async () => {
+    const first = await read(await getAgents(local('/api/agents')));
+    expect(first.status).toBe(200);
+    expect((first.body.agents as unknown[]).length).toBe(3);
+    orchestrator.sessions.clear();
 
-    const { status, body } = await read(await getAgents(local('/api/agents')));
-    expect(status).toBe(200);
-    expect((body.agents as unknown[]).length).toBe(3);
-    expect(orchestrator.minted).toHaveLength(2);
+    const { status, body, headers } = await read(await getAgents(local('/api/agents')));
+    expect(status).toBe(401);
+    expect(body.error).toBe('unauthorized');
+    expect(headers.get('set-cookie')).toContain('Max-Age=0');
+    expect(upstream('/api/agents')).toHaveLength(2);
+    expect(upstream('/api/auth/token')).toHaveLength(0);
   });
 
   it('validates conversation ids before they reach the upstream path', async () => {
@@ -209,12 +227,7 @@ describe('REST proxy routes', () => {
     expect(down.status).toBe(502);
     expect(down.body.error).toBe('orchestrator_unreachable');
 
-    const html = await startServer((req, res) => {
-      if (req.url === '/api/auth/token') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ access_token: 't', token_type: 'bearer', expires_in: 900 }));
-        return;
-      }
+    const html = await startServer((_req, res) => {
       res.writeHead(502, { 'content-type': 'text/html' });
       res.end('<html>Bad Gateway</html>');
     });
@@ -259,8 +272,9 @@ describe('GET /api/chat/stream (SSE proxy)', () => {
     answers.push({ status: 200, headers: '', text });
 
     const [call] = upstream('/api/chat/stream');
+    // No token in the upstream URL (a `token` from the browser is dropped): the session is in a header.
     expect(call?.url).toBe('/api/chat/stream?message=stream+me+please');
-    expect(call?.headers.authorization).toMatch(/^Bearer tok-/);
+    expect(call?.headers.authorization).toBe(`Session ${session}`);
   });
 
   it('relays errors before the stream as JSON with their status', async () => {
@@ -291,10 +305,15 @@ describe('GET /api/chat/stream (SSE proxy)', () => {
   });
 });
 
-describe('server token renewal', () => {
-  it('renews 20 % (at least 30 s) before expiry', () => {
-    expect(serverTokenRefreshAt(0, 900)).toBe(720_000);
-    expect(serverTokenRefreshAt(1000, 60)).toBe(31_000);
-    expect(serverTokenRefreshAt(0, 10)).toBe(0);
+describe('the server holds no credentials of its own', () => {
+  it('makes no orchestrator call at all for a browser without a session', async () => {
+    for (const response of [
+      await listConversations(local('/api/conversations', { headers: { cookie: '' } })),
+      await getAgents(local('/api/agents', { headers: { cookie: '' } })),
+      await streamChat(local('/api/chat/stream?message=hi', { headers: { cookie: '' } })),
+    ]) {
+      expect((await read(response)).status).toBe(401);
+    }
+    expect(orchestrator.requests).toHaveLength(0);
   });
 });

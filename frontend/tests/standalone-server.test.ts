@@ -1,78 +1,49 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startFakeOrchestrator, type FakeOrchestrator } from './support/fake-orchestrator';
-import { unusedUrl } from './support/http-server';
+import { SERVER, hasFreshBuild, startStandalone, type StandaloneServer } from './support/standalone';
 
-// The production build, run as the AppHost and the container run it (node
-// .next/standalone/server.js), with a sentinel API key in its environment: no page,
-// no JS chunk and no API answer may contain the key. Needs `npm run build` first;
-// skipped (with a note) when there is no build.
-const ROOT = join(import.meta.dirname, '..');
-const SERVER = join(ROOT, '.next', 'standalone', 'server.js');
-const SOURCES = ['app/chat/page.tsx', 'app/api/token/route.ts', 'app/api/chat/stream/route.ts', 'components/chat.tsx', 'lib/orchestrator.ts'];
-// A stale build would test old code: then the suite is skipped too, with a note.
-const BUILT = existsSync(SERVER) && Math.max(...SOURCES.map((file) => statSync(join(import.meta.dirname, '..', file)).mtimeMs)) <= statSync(SERVER).mtimeMs;
+// The production build with a sentinel API key in its environment (older deployments
+// set one; the frontend no longer reads it): no page, no JS chunk and no API answer may
+// contain the key, nor the session token. Needs `npm run build` first; skipped (with a
+// note) when there is no up-to-date build.
+const BUILT = hasFreshBuild();
 const SECRET = 'sk-sentinel-9d2e77a4-standalone-must-not-leak';
 
 let orchestrator: FakeOrchestrator;
-let child: ChildProcess;
+let server: StandaloneServer;
 let base: string;
-let output = '';
-
-async function waitUntilUp(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const response = await fetch(`${url}/api/health`);
-      if (response.status === 200) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error(`the standalone server did not come up:\n${output}`);
-    if (child.exitCode !== null) throw new Error(`the standalone server exited (${child.exitCode}):\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-  }
-}
+let session: string;
 
 if (!BUILT) console.warn(`[standalone-server.test] skipped: no up-to-date ${SERVER}; run \`npm run build\` first.`);
 
 describe.skipIf(!BUILT)('standalone production server', () => {
   beforeAll(async () => {
     orchestrator = await startFakeOrchestrator({ apiKey: SECRET });
-    const port = new URL(await unusedUrl()).port;
-    base = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, [SERVER], {
-      cwd: join(ROOT, '.next', 'standalone'),
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'production',
-        NEXT_TELEMETRY_DISABLED: '1',
-        PORT: port,
-        HOSTNAME: '127.0.0.1',
-        ORCHESTRATOR_URL: orchestrator.url,
-        NEXT_PUBLIC_API_URL: orchestrator.url,
-        NEXT_PUBLIC_WS_URL: orchestrator.wsUrl,
-        CARTRITA_API_KEY: SECRET,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    orchestrator.addUser('robbie', 'correct horse battery staple');
+    server = await startStandalone({
+      ORCHESTRATOR_URL: orchestrator.url,
+      NEXT_PUBLIC_API_URL: orchestrator.url,
+      NEXT_PUBLIC_WS_URL: orchestrator.wsUrl,
+      CARTRITA_API_KEY: SECRET,
     });
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await waitUntilUp(base, 20_000);
+    base = server.url;
+    const login = await fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'robbie', password: 'correct horse battery staple' }),
+    });
+    expect(login.status).toBe(200);
+    session = /cartrita_session=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')?.[1] ?? '';
+    expect(session).toHaveLength(43);
   }, 30_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await server?.stop();
     await orchestrator?.close();
   });
+
+  const signedIn = (init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...init.headers, cookie: `cartrita_session=${session}` } });
 
   /** A static asset as the server serves it (postbuild copies .next/static next to server.js; without it pages load no JS). */
   async function asset(path: string): Promise<string> {
@@ -85,7 +56,7 @@ describe.skipIf(!BUILT)('standalone production server', () => {
     const seen: { what: string; text: string }[] = [];
     const chunks = new Set<string>();
     for (const page of ['/', '/chat', '/memory', '/chat?transport=sse']) {
-      const response = await fetch(`${base}${page}`);
+      const response = await fetch(`${base}${page}`, signedIn());
       expect(response.status, page).toBe(200);
       const html = await response.text();
       seen.push({ what: page, text: html + JSON.stringify([...response.headers]) });
@@ -97,18 +68,21 @@ describe.skipIf(!BUILT)('standalone production server', () => {
     // Not in the build: handed to the page per request.
     expect(seen.find((entry) => entry.what === '/chat')?.text).toContain(orchestrator.wsUrl);
 
-    const token = await fetch(`${base}/api/token`, { method: 'POST' });
+    const token = await fetch(`${base}/api/token`, signedIn({ method: 'POST' }));
     const tokenBody = (await token.json()) as Record<string, unknown>;
     expect(token.status).toBe(200);
     expect(Object.keys(tokenBody).sort()).toEqual(['expires_in', 'token']);
     seen.push({ what: '/api/token', text: JSON.stringify(tokenBody) + JSON.stringify([...token.headers]) });
 
     for (const path of ['/api/health', '/api/conversations', '/api/agents']) {
-      const response = await fetch(`${base}${path}`);
+      const response = await fetch(`${base}${path}`, signedIn());
       seen.push({ what: path, text: (await response.text()) + JSON.stringify([...response.headers]) });
     }
 
-    for (const entry of seen) expect(entry.text, `${entry.what} contains the API key`).not.toContain(SECRET);
+    for (const entry of seen) {
+      expect(entry.text, `${entry.what} contains the API key`).not.toContain(SECRET);
+      expect(entry.text, `${entry.what} contains the session token`).not.toContain(session);
+    }
   });
 
   it('streams SSE through Next.js without buffering (compression stays off)', async () => {
@@ -117,7 +91,7 @@ describe.skipIf(!BUILT)('standalone production server', () => {
       release = resolve;
     });
     try {
-      const response = await fetch(`${base}/api/chat/stream?message=unbuffered`, { headers: { 'accept-encoding': 'gzip, deflate, br' } });
+      const response = await fetch(`${base}/api/chat/stream?message=unbuffered`, signedIn({ headers: { 'accept-encoding': 'gzip, deflate, br' } }));
       expect(response.status).toBe(200);
       expect(response.headers.get('content-encoding')).toBeNull();
       const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();

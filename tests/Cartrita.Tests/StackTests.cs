@@ -35,13 +35,17 @@ public sealed class StackTests(StackFixture stack)
     }
 
     [Fact]
-    public async Task Frontend_home_page_renders()
+    public async Task Frontend_home_page_sends_a_visitor_without_a_session_to_the_login_page()
     {
+        // Pages need a login (issue 17); the signed-in status board is checked in the browser tests (EndToEnd).
         using var client = stack.App.CreateHttpClient("frontend", "http");
-        var html = await client.GetStringAsync("/");
+        using var response = await client.GetAsync("/");
+        var html = await response.Content.ReadAsStringAsync();
 
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("/login", response.RequestMessage!.RequestUri!.AbsolutePath);
         Assert.Contains("Cartrita", html);
-        Assert.Contains("status-orchestrator", html);
+        Assert.Contains("login-username", html);
     }
 
     [Fact]

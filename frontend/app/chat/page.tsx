@@ -3,6 +3,7 @@ import type { Metadata } from 'next';
 import { Chat, type TransportPreference } from '@/components/chat';
 import { OrchestratorBanner } from '@/components/orchestrator-banner';
 import { getServerConfig } from '@/lib/config';
+import { requireSession } from '@/lib/current-user';
 import { buildHealthReport } from '@/lib/health';
 
 // Rendered per request: NEXT_PUBLIC_WS_URL is read at run time, never baked into the build.
@@ -15,6 +16,7 @@ function transportOf(value: string | string[] | undefined): TransportPreference 
 }
 
 export default async function ChatPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+  await requireSession('/chat');
   const config = getServerConfig();
   const [report, params] = await Promise.all([buildHealthReport(config), searchParams]);
 

@@ -3,6 +3,7 @@ import type { Metadata } from 'next';
 import { Memory } from '@/components/memory';
 import { OrchestratorBanner } from '@/components/orchestrator-banner';
 import { getServerConfig } from '@/lib/config';
+import { requireSession } from '@/lib/current-user';
 import { buildHealthReport } from '@/lib/health';
 
 export const dynamic = 'force-dynamic';
@@ -10,6 +11,7 @@ export const dynamic = 'force-dynamic';
 export const metadata: Metadata = { title: 'Memory' };
 
 export default async function MemoryPage() {
+  await requireSession('/memory');
   const config = getServerConfig();
   const report = await buildHealthReport(config);
 

@@ -1,7 +1,9 @@
 // The two ways a chat turn is streamed to the browser:
-//   1. WebSocket straight to the orchestrator (NEXT_PUBLIC_WS_URL/ws/chat?token=<jwt>);
+//   1. WebSocket straight to the orchestrator (NEXT_PUBLIC_WS_URL/ws/chat?token=<jwt>, a
+//      60-second token good only for the WebSocket: the one token ever put in a URL);
 //   2. SSE from our own origin (GET /api/chat/stream, which relays the orchestrator's
-//      stream, authenticated server-side), used when the WebSocket cannot be opened.
+//      stream with the session cookie; no token in its URL), used when the WebSocket
+//      cannot be opened.
 // Both report the same events (lib/chat/events.ts) and end in one outcome.
 
 import { toApiError, type ChatRequest } from '@/lib/api-types';

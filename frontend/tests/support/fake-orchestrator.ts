@@ -1,7 +1,9 @@
 // A tiny, real orchestrator on a loopback port: HTTP + WebSocket, speaking the
-// orchestrator's API contract (auth, chat REST/SSE/WS, conversations, memory,
-// agents, health) from memory. Knobs let tests break it in specific ways.
-import { randomUUID } from 'node:crypto';
+// orchestrator's API contract (issue 17: users, login sessions, per-user tokens and
+// data, per-principal and per-address rate limits, X-Forwarded-For trusted only from
+// TRUSTED_PROXIES; chat REST/SSE/WS, conversations, memory, agents, health) from
+// memory. Knobs let tests break it in specific ways.
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -24,6 +26,8 @@ interface StoredMessage {
 }
 
 interface StoredConversation {
+  /** null: the service principal's (API key) space. */
+  ownerId: string | null;
   id: string;
   title: string;
   agent: string;
@@ -33,6 +37,7 @@ interface StoredConversation {
 }
 
 interface StoredMemory {
+  ownerId: string | null;
   id: string;
   content: string;
   metadata: Record<string, unknown>;
@@ -47,15 +52,45 @@ export interface ChatFailure {
   detail: string;
 }
 
+export interface FakeUser {
+  id: string;
+  username: string;
+  password: string;
+}
+
+/** Who a request acts for: a signed-in user, or the service principal (API key). */
+export type Principal = { kind: 'user'; user: FakeUser } | { kind: 'service' };
+
+interface IssuedToken {
+  principal: Principal;
+  /** 'ws': good only in the WebSocket URL (`?token=`). */
+  audience: 'api' | 'ws';
+}
+
 export interface FakeOrchestrator {
   url: string;
   wsUrl: string;
   apiKey: string;
   requests: RecordedRequest[];
-  /** Tokens currently accepted. */
-  tokens: Set<string>;
-  /** Lifetime stated for new tokens (expires_in). */
+  /** Bearer tokens currently accepted. */
+  tokens: Map<string, IssuedToken>;
+  /** Lifetime stated for new API tokens (expires_in); WebSocket tokens live 60 s. */
   ttlSeconds: number;
+  /** Accounts, by lower-case username. */
+  users: Map<string, FakeUser>;
+  /** Login sessions: session token → user. */
+  sessions: Map<string, FakeUser>;
+  sessionTtlSeconds: number;
+  /** TCP peers whose X-Forwarded-For is believed (the contract's TRUSTED_PROXIES; the frontend runs on loopback). */
+  trustedProxies: Set<string>;
+  /** Requests allowed per bucket before 429 (Infinity: no limit). Buckets last until resetLimits(). */
+  limits: { perPrincipal: number; perAddress: number };
+  /** Requests counted per bucket: `principal:user:<id>`, `principal:service`, `address:<ip>`. */
+  hits: Map<string, number>;
+  resetLimits(): void;
+  addUser(username: string, password: string): FakeUser;
+  /** A session for this user, as a login would make (for tests that need no login round trip). */
+  openSession(username: string): string;
   /** Chat behaviour for the next turns. */
   chat: {
     /** Delay between token events. */
@@ -69,7 +104,7 @@ export interface FakeOrchestrator {
   refuseNextSockets: number;
   conversations: Map<string, StoredConversation>;
   memories: StoredMemory[];
-  /** Every token ever minted, in order. */
+  /** Every bearer token ever minted, in order. */
   minted: string[];
   revokeTokens(): void;
   close(): Promise<void>;
@@ -115,8 +150,29 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
   const state: Omit<FakeOrchestrator, 'url' | 'wsUrl' | 'close'> = {
     apiKey,
     requests: [],
-    tokens: new Set(),
+    tokens: new Map(),
     ttlSeconds: options.ttlSeconds ?? 900,
+    users: new Map(),
+    sessions: new Map(),
+    sessionTtlSeconds: 43_200,
+    trustedProxies: new Set(['127.0.0.1', '::1']),
+    limits: { perPrincipal: Infinity, perAddress: Infinity },
+    hits: new Map(),
+    resetLimits() {
+      state.hits.clear();
+    },
+    addUser(username, password) {
+      const user = { id: randomUUID(), username: username.toLowerCase(), password };
+      state.users.set(user.username, user);
+      return user;
+    },
+    openSession(username) {
+      const user = state.users.get(username.toLowerCase());
+      if (user === undefined) throw new Error(`no user ${username}`);
+      const token = randomBytes(32).toString('base64url');
+      state.sessions.set(token, user);
+      return token;
+    },
     chat: { tokenDelayMs: 0, gate: null, failure: null },
     refuseNextSockets: 0,
     conversations: new Map(),
@@ -129,15 +185,68 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
 
   const now = () => new Date().toISOString();
 
-  function authorized(req: IncomingMessage, url: URL, allowQueryToken: boolean): boolean {
-    if (req.headers['x-api-key'] !== undefined) return req.headers['x-api-key'] === apiKey;
+  /**
+   * The principal of a request: `Session`, `Bearer` (not a WebSocket-only token) or the
+   * API key in headers; `?token=` only where allowed (the WebSocket) and only a `ws` token.
+   */
+  function principalOf(req: IncomingMessage, url: URL, allowQueryToken: boolean): Principal | null {
+    if (req.headers['x-api-key'] !== undefined) return req.headers['x-api-key'] === apiKey ? { kind: 'service' } : null;
     const header = req.headers.authorization;
     if (header !== undefined) {
       const [scheme, token] = header.split(' ');
-      return scheme?.toLowerCase() === 'bearer' && token !== undefined && state.tokens.has(token);
+      if (token === undefined) return null;
+      if (scheme?.toLowerCase() === 'session') {
+        const user = state.sessions.get(token);
+        return user === undefined ? null : { kind: 'user', user };
+      }
+      const issued = scheme?.toLowerCase() === 'bearer' ? state.tokens.get(token) : undefined;
+      return issued !== undefined && issued.audience === 'api' ? issued.principal : null;
     }
     const token = url.searchParams.get('token');
-    return allowQueryToken && token !== null && state.tokens.has(token);
+    const issued = allowQueryToken && token !== null ? state.tokens.get(token) : undefined;
+    return issued?.audience === 'ws' ? issued.principal : null;
+  }
+
+  const ownerOf = (principal: Principal): string | null => (principal.kind === 'user' ? principal.user.id : null);
+
+  /** The client address: X-Forwarded-For's right-most untrusted hop when the TCP peer is trusted, else the peer. */
+  function clientAddress(req: IncomingMessage): string {
+    const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    if (!state.trustedProxies.has(peer)) return peer;
+    const hops = String(req.headers['x-forwarded-for'] ?? '')
+      .split(',')
+      .map((hop) => hop.trim())
+      .filter((hop) => hop !== '');
+    let address = peer;
+    for (const hop of hops.reverse()) {
+      address = hop;
+      if (!state.trustedProxies.has(hop)) break;
+    }
+    return address;
+  }
+
+  /** Counts the request in its buckets; false when one is over its limit. */
+  function withinLimits(buckets: { key: string; limit: number }[]): boolean {
+    let ok = true;
+    for (const { key, limit } of buckets) {
+      const count = (state.hits.get(key) ?? 0) + 1;
+      state.hits.set(key, count);
+      if (count > limit) ok = false;
+    }
+    return ok;
+  }
+
+  const principalBucket = (principal: Principal) => ({
+    key: principal.kind === 'user' ? `principal:user:${principal.user.id}` : 'principal:service',
+    limit: state.limits.perPrincipal,
+  });
+  const addressBucket = (req: IncomingMessage) => ({ key: `address:${clientAddress(req)}`, limit: state.limits.perAddress });
+
+  function mint(principal: Principal, audience: 'api' | 'ws'): { token: string; expiresIn: number } {
+    const token = `tok-${state.minted.length + 1}-${randomUUID()}`;
+    state.minted.push(token);
+    state.tokens.set(token, { principal, audience });
+    return { token, expiresIn: audience === 'ws' ? 60 : state.ttlSeconds };
   }
 
   function takeFailure(): ChatFailure | null {
@@ -147,7 +256,7 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
   }
 
   /** Starts a turn: stores the user message, returns the conversation (or an error). */
-  function beginTurn(body: Record<string, unknown>):
+  function beginTurn(principal: Principal, body: Record<string, unknown>):
     | { ok: true; conversation: StoredConversation; message: string; agent: string }
     | { ok: false; status: number; error: string; detail: string } {
     const message = typeof body.message === 'string' ? body.message : '';
@@ -156,12 +265,13 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
     let conversation: StoredConversation | undefined;
     if (typeof body.conversation_id === 'string' && body.conversation_id !== '') {
       conversation = state.conversations.get(body.conversation_id);
-      if (conversation === undefined) {
+      // Another owner's conversation is as missing as one that never existed.
+      if (conversation === undefined || conversation.ownerId !== ownerOf(principal)) {
         return { ok: false, status: 404, error: 'not_found', detail: `conversation ${body.conversation_id} not found` };
       }
     } else {
       const created = now();
-      conversation = { id: randomUUID(), title: message.slice(0, 60), agent, created_at: created, updated_at: created, messages: [] };
+      conversation = { ownerId: ownerOf(principal), id: randomUUID(), title: message.slice(0, 60), agent, created_at: created, updated_at: created, messages: [] };
       state.conversations.set(conversation.id, conversation);
     }
     conversation.messages.push({ id: randomUUID(), role: 'user', content: message, agent, provider: null, created_at: now() });
@@ -222,19 +332,71 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
       json(res, 200, { status: 'healthy', service: 'ai-orchestrator', checks: { database: { status: 'ok' }, redis: { status: 'ok' } } });
       return;
     }
-    if (path === '/api/auth/token' && req.method === 'POST') {
-      if (req.headers['x-api-key'] !== apiKey) {
-        error(res, 401, 'unauthorized', 'invalid API key', { 'www-authenticate': 'Bearer' });
+    const noStore = { 'cache-control': 'no-store' };
+    if (path === '/api/auth/login' && req.method === 'POST') {
+      if (!withinLimits([addressBucket(req)])) {
+        error(res, 429, 'rate_limited', 'too many login attempts; retry in 7 s', { 'retry-after': '7' });
         return;
       }
-      const token = `tok-${state.minted.length + 1}-${randomUUID()}`;
-      state.minted.push(token);
-      state.tokens.add(token);
-      json(res, 200, { access_token: token, token_type: 'bearer', expires_in: state.ttlSeconds }, { 'cache-control': 'no-store' });
+      if (typeof parsed.username !== 'string' || typeof parsed.password !== 'string') {
+        error(res, 422, 'validation_error', 'username and password: strings required');
+        return;
+      }
+      const user = state.users.get(parsed.username.toLowerCase());
+      if (user === undefined || user.password !== parsed.password) {
+        error(res, 401, 'unauthorized', 'invalid username or password', noStore);
+        return;
+      }
+      const token = state.openSession(user.username);
+      json(
+        res,
+        200,
+        { session_token: token, token_type: 'session', expires_in: state.sessionTtlSeconds, user: { id: user.id, username: user.username } },
+        noStore,
+      );
       return;
     }
-    if (!authorized(req, url, path === '/api/chat/stream')) {
+    if (path === '/api/auth/token' && req.method === 'POST') {
+      if (!withinLimits([addressBucket(req)])) {
+        error(res, 429, 'rate_limited', 'too many token requests; retry in 7 s', { 'retry-after': '7' });
+        return;
+      }
+      // With the API key or a login session only (not with another bearer token).
+      const principal = req.headers.authorization?.startsWith('Bearer ') ? null : principalOf(req, url, false);
+      if (principal === null) {
+        error(res, 401, 'unauthorized', 'invalid API key or session', { 'www-authenticate': 'Bearer' });
+        return;
+      }
+      const minted = mint(principal, parsed.purpose === 'ws' ? 'ws' : 'api');
+      json(res, 200, { access_token: minted.token, token_type: 'bearer', expires_in: minted.expiresIn }, noStore);
+      return;
+    }
+    const principal = principalOf(req, url, false);
+    if (principal === null) {
       error(res, 401, 'unauthorized', 'authentication required', { 'www-authenticate': 'Bearer' });
+      return;
+    }
+    if (!withinLimits([principalBucket(principal), addressBucket(req)])) {
+      error(res, 429, 'rate_limited', 'too many requests; retry in 7 s', { 'retry-after': '7' });
+      return;
+    }
+    if (path === '/api/auth/logout' && req.method === 'POST') {
+      const [scheme, token] = (req.headers.authorization ?? '').split(' ');
+      if (scheme?.toLowerCase() !== 'session' || token === undefined) {
+        error(res, 401, 'unauthorized', 'a session is required');
+        return;
+      }
+      state.sessions.delete(token);
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (path === '/api/auth/me' && req.method === 'GET') {
+      if (principal.kind !== 'user') {
+        error(res, 401, 'unauthorized', 'not a user');
+        return;
+      }
+      json(res, 200, { user: { id: principal.user.id, username: principal.user.username } });
       return;
     }
 
@@ -249,7 +411,7 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
         error(res, failure.status ?? 503, failure.error, failure.detail, failure.status === 429 ? { 'retry-after': '7' } : {});
         return;
       }
-      const turn = beginTurn(Object.fromEntries(url.searchParams));
+      const turn = beginTurn(principal, Object.fromEntries(url.searchParams));
       if (!turn.ok) {
         error(res, turn.status, turn.error, turn.detail);
         return;
@@ -265,7 +427,7 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
       return;
     }
     if (path === '/api/chat' && req.method === 'POST') {
-      const turn = beginTurn(parsed);
+      const turn = beginTurn(principal, parsed);
       if (!turn.ok) {
         error(res, turn.status, turn.error, turn.detail);
         return;
@@ -287,20 +449,22 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
     if (path === '/api/conversations' && req.method === 'GET') {
       const limit = Number(url.searchParams.get('limit') ?? '20');
       const list = [...state.conversations.values()]
+        .filter((conversation) => conversation.ownerId === ownerOf(principal))
         .sort((a, b) => b.updated_at.localeCompare(a.updated_at))
         .slice(0, limit)
-        .map(({ messages, ...summary }) => ({ ...summary, message_count: messages.length }));
+        .map(({ messages, ownerId: _owner, ...summary }) => ({ ...summary, message_count: messages.length }));
       json(res, 200, { conversations: list });
       return;
     }
     const match = /^\/api\/conversations\/([^/]+)$/.exec(path);
     if (match !== null && req.method === 'GET') {
       const conversation = state.conversations.get(decodeURIComponent(match[1] ?? ''));
-      if (conversation === undefined) {
+      if (conversation === undefined || conversation.ownerId !== ownerOf(principal)) {
         error(res, 404, 'not_found', `conversation ${match[1]} not found`);
         return;
       }
-      json(res, 200, conversation);
+      const { ownerId: _owner, ...shown } = conversation;
+      json(res, 200, shown);
       return;
     }
     if (path === '/api/memory' && req.method === 'POST') {
@@ -310,6 +474,7 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
         return;
       }
       const created = items.map((item) => ({
+        ownerId: ownerOf(principal),
         id: randomUUID(),
         content: item.content as string,
         metadata: (item.metadata as Record<string, unknown>) ?? {},
@@ -327,7 +492,8 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
       const query = parsed.query;
       const k = typeof parsed.k === 'number' ? parsed.k : 5;
       const results = state.memories
-        .map((memory) => ({ ...memory, score: similarity(query, memory.content) }))
+        .filter((memory) => memory.ownerId === ownerOf(principal))
+        .map(({ ownerId: _owner, ...memory }) => ({ ...memory, score: similarity(query, memory.content) }))
         .sort((a, b) => b.score - a.score)
         .slice(0, k)
         .map((memory) => ({ ...memory, distance: 1 - memory.score }));
@@ -368,17 +534,18 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       // Like the real guard: accept, send one error frame, close with 4401.
-      if (state.refuseNextSockets > 0 || !authorized(req, url, true)) {
+      const principal = principalOf(req, url, true);
+      if (state.refuseNextSockets > 0 || principal === null) {
         if (state.refuseNextSockets > 0) state.refuseNextSockets -= 1;
         ws.send(JSON.stringify({ type: 'error', error: 'unauthorized', detail: 'invalid token' }));
         ws.close(4401);
         return;
       }
-      serveSocket(ws);
+      serveSocket(ws, principal);
     });
   });
 
-  function serveSocket(ws: WebSocket): void {
+  function serveSocket(ws: WebSocket, principal: Principal): void {
     ws.on('message', (data, isBinary) => {
       void (async () => {
         if (isBinary) {
@@ -397,7 +564,7 @@ export async function startFakeOrchestrator(options: { apiKey?: string; ttlSecon
           ws.send(JSON.stringify({ type: 'error', error: failure.error, detail: failure.detail }));
           return;
         }
-        const turn = beginTurn(frame);
+        const turn = beginTurn(principal, frame);
         if (!turn.ok) {
           ws.send(JSON.stringify({ type: 'error', error: turn.error, detail: turn.detail }));
           return;

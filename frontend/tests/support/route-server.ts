@@ -1,16 +1,20 @@
 // Serves our Next.js route handlers (the exported GET/POST functions) on a real
 // loopback HTTP server, so browser-side clients can be tested against them over
 // the network: node request -> web Request -> handler -> web Response -> node response.
+// Requests get their TCP peer stamped as in the real server (instrumentation.ts).
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-type Handler = (request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response>;
+import { installPeerStamp } from '@/lib/client-address';
+
+type Context = { params: Promise<Record<string, string>> };
 
 export interface Route {
   /** Path pattern; `[name]` segments are captured as params. */
   path: string;
-  GET?: Handler;
-  POST?: Handler;
+  // Method syntax: a handler typed for its own params (`{id: string}`) fits too.
+  GET?(request: Request, context: Context): Promise<Response>;
+  POST?(request: Request, context: Context): Promise<Response>;
 }
 
 export interface RouteServer {
@@ -38,6 +42,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startRouteServer(routes: Route[]): Promise<RouteServer> {
+  installPeerStamp();
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     void (async () => {
@@ -46,7 +51,7 @@ export async function startRouteServer(routes: Route[]): Promise<RouteServer> {
         const params = match(route.path, url.pathname);
         return params === null ? [] : [{ route, params }];
       })[0];
-      const handler = found?.route[req.method as 'GET' | 'POST'];
+      const handler = found?.route[req.method as 'GET' | 'POST']?.bind(found.route);
       if (found === undefined || handler === undefined) {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: 'not_found', detail: `${req.method} ${url.pathname}` }));

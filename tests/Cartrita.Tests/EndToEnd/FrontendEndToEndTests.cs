@@ -10,7 +10,9 @@ namespace Cartrita.Tests.EndToEnd;
 /// <summary>
 /// The frontend in a real browser (headless Chromium through Playwright) against the whole stack the AppHost starts:
 /// Next.js production build, orchestrator, PostgreSQL + pgvector, Redis. Every page is saved as a screenshot under
-/// TestResults/screenshots/.
+/// TestResults/screenshots/. Pages need a login (issue 17): each test signs in as the AppHost's first user
+/// (parameters <c>admin-user</c> / <c>admin-password</c>), and every page runs under the frontend's
+/// Content-Security-Policy, whose violations fail the test.
 /// </summary>
 [Collection(StackCollection.Name)]
 public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFixture browser, ITestOutputHelper output)
@@ -271,6 +273,8 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
             {
                 using var json = JsonDocument.Parse(response.Body);
                 Assert.Equal(["expires_in", "token"], json.RootElement.EnumerateObject().Select(p => p.Name).Order());
+                // The one token a URL ever carries (the WebSocket's) lives a minute at most.
+                Assert.InRange(json.RootElement.GetProperty("expires_in").GetInt32(), 1, 60);
                 sawToken = true;
             }
         }
@@ -287,9 +291,148 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
         Assert.True(checkedBodies > 10, $"only {checkedBodies} responses were checked");
     }
 
+    [Fact]
+    public async Task Login_page_signs_in_and_returns_to_the_page_asked_for_and_sign_out_ends_the_session()
+    {
+        var (user, password) = await AdminAsync();
+        var (context, page) = await NewPageAsync(signIn: false);
+        await using var _ = context;
+
+        await page.GotoAsync("/memory");
+        await Expect(page).ToHaveURLAsync(new Regex(@"/login\?next=%2Fmemory$"));
+        await ScreenshotAsync(page, "login");
+
+        await page.GetByTestId("login-username").FillAsync(user);
+        await page.GetByTestId("login-password").FillAsync("certainly-not-the-password");
+        await page.GetByTestId("login-submit").ClickAsync();
+        await Expect(page.GetByTestId("login-error")).ToHaveTextAsync("Wrong username or password.");
+        await ScreenshotAsync(page, "login-error");
+
+        await page.GetByTestId("login-password").FillAsync(password);
+        await page.GetByTestId("login-submit").ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/memory$"));
+        await Expect(page.GetByTestId("signed-in-user")).ToHaveTextAsync(user);
+        // HttpOnly: no script of the page can read the session.
+        Assert.DoesNotContain("cartrita_session", await page.EvaluateAsync<string>("() => document.cookie"), StringComparison.Ordinal);
+        var cookie = (await context.CookiesAsync()).Single(c => c.Name == "cartrita_session");
+        Assert.True(cookie.HttpOnly);
+        Assert.Equal(SameSiteAttribute.Strict, cookie.SameSite);
+
+        await page.GetByTestId("sign-out").ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/login$"));
+        Assert.DoesNotContain(await context.CookiesAsync(), c => c.Name == "cartrita_session");
+        await page.GotoAsync("/chat");
+        await Expect(page).ToHaveURLAsync(new Regex(@"/login\?next=%2Fchat$"));
+        AssertNoCspViolations(page);
+    }
+
+    [Fact]
+    public async Task Data_routes_refuse_a_client_without_a_session()
+    {
+        using var http = new HttpClient { BaseAddress = FrontendUrl };
+        foreach (var (method, path) in new[]
+        {
+            (HttpMethod.Post, "/api/token"),
+            (HttpMethod.Get, "/api/conversations"),
+            (HttpMethod.Post, "/api/memory/search"),
+            (HttpMethod.Get, "/api/chat/stream?message=hi"),
+        })
+        {
+            using var request = new HttpRequestMessage(method, path);
+            if (method == HttpMethod.Post)
+            {
+                request.Content = new StringContent("""{"query":"anything"}""", System.Text.Encoding.UTF8, "application/json");
+            }
+            using var response = await http.SendAsync(request);
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Equal("""{"error":"unauthorized","detail":"sign in first"}""", await response.Content.ReadAsStringAsync());
+        }
+    }
+
+    [Fact]
+    public async Task Pages_work_under_the_Content_Security_Policy_without_violations()
+    {
+        var (context, page) = await NewPageAsync();
+        await using var _ = context;
+        var marker = Marker();
+
+        var chat = await page.GotoAsync("/chat");
+        var policy = await chat!.HeaderValueAsync("content-security-policy");
+        Assert.NotNull(policy);
+        Assert.Matches(@"script-src 'self' 'nonce-[^']+' 'strict-dynamic'", policy);
+        Assert.Contains("frame-ancestors 'none'", policy, StringComparison.Ordinal);
+        // connect-src: our origin and the orchestrator's WebSocket origin (NEXT_PUBLIC_WS_URL), nothing else.
+        var orchestratorPort = stack.App.GetEndpoint("orchestrator", "http").Port;
+        Assert.Matches($@"connect-src 'self' ws://[^ ;]+:{orchestratorPort}(;|$)", policy);
+        Assert.Contains("microphone=()", await chat.HeaderValueAsync("permissions-policy") ?? "", StringComparison.Ordinal);
+        Assert.Null(await chat.HeaderValueAsync("strict-transport-security")); // plain http
+
+        // The WebSocket (connect-src), the chat's scripts and styles, the memory page's score bars, the status board.
+        await Expect(page.GetByTestId("chat-transport")).ToContainTextAsync("WebSocket");
+        await page.GetByTestId("chat-input").FillAsync($"Anything blocked? {marker}");
+        await page.GetByTestId("chat-send").ClickAsync();
+        var reply = page.GetByTestId("chat-message-assistant").Last;
+        await Expect(reply).ToHaveAttributeAsync("data-state", "done", new() { Timeout = 30_000 });
+        Assert.Equal("websocket", await reply.GetAttributeAsync("data-transport"));
+        await page.GotoAsync("/memory");
+        await page.GetByTestId("memory-input").FillAsync($"CSP check memory {marker}");
+        await page.GetByTestId("memory-add").ClickAsync();
+        await Expect(page.GetByTestId("memory-added")).ToContainTextAsync("Saved");
+        await page.GetByTestId("memory-search-input").FillAsync($"CSP check memory {marker}");
+        await page.GetByTestId("memory-search").ClickAsync();
+        await Expect(page.GetByTestId("memory-result").First).ToBeVisibleAsync();
+        await page.GotoAsync("/");
+        await Expect(page.GetByTestId("status-orchestrator")).ToHaveTextAsync("healthy");
+
+        AssertNoCspViolations(page);
+    }
+
     // ---- helpers ------------------------------------------------------------------------------------------------
 
-    private async Task<(IBrowserContext Context, IPage Page)> NewPageAsync()
+    /// <summary>Console messages per page (errors, warnings and the CSP reports the init script raises).</summary>
+    private readonly Dictionary<IPage, List<string>> _consoleMessages = [];
+
+    private static bool IsCspViolation(string message) =>
+        message.Contains("Content Security Policy", StringComparison.OrdinalIgnoreCase)
+        || message.Contains("CSP violation", StringComparison.Ordinal);
+
+    private void AssertNoCspViolations(IPage page)
+    {
+        List<string> messages;
+        lock (_consoleMessages)
+        {
+            messages = [.. _consoleMessages[page]];
+        }
+        Assert.DoesNotContain(messages, IsCspViolation);
+    }
+
+    /// <summary>The first user the AppHost creates (issue 17): parameters admin-user (default "admin") and admin-password.</summary>
+    private async Task<(string User, string Password)> AdminAsync()
+    {
+        var model = stack.App.Services.GetRequiredService<DistributedApplicationModel>();
+        var parameters = model.Resources.OfType<ParameterResource>().ToDictionary(p => p.Name);
+        if (!parameters.TryGetValue("admin-password", out var password))
+        {
+            throw new InvalidOperationException(
+                "the AppHost has no admin-password parameter: the first user (issue 17, AppHost half) is not created yet");
+        }
+        var user = parameters.TryGetValue("admin-user", out var name) ? await name.GetValueAsync(CancellationToken.None) : null;
+        return (user ?? "admin",
+            await password.GetValueAsync(CancellationToken.None) ?? throw new InvalidOperationException("admin-password has no value"));
+    }
+
+    /// <summary>Signs the context in through POST /api/auth/login (its cookie jar is the browser's).</summary>
+    private async Task SignInAsync(IBrowserContext context)
+    {
+        var (user, password) = await AdminAsync();
+        var response = await context.APIRequest.PostAsync("/api/auth/login", new()
+        {
+            DataObject = new { username = user, password },
+        });
+        Assert.True(response.Ok, $"login as {user} failed: HTTP {response.Status} {await response.TextAsync()}");
+    }
+
+    private async Task<(IBrowserContext Context, IPage Page)> NewPageAsync(bool signIn = true)
     {
         var context = await browser.Browser.NewContextAsync(new()
         {
@@ -297,12 +440,28 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
             ViewportSize = new() { Width = 1280, Height = 900 },
             ColorScheme = ColorScheme.Light,
         });
+        if (signIn)
+        {
+            await SignInAsync(context);
+        }
+        // Every violation, also those the browser does not log itself, as a console error.
+        await context.AddInitScriptAsync(
+            "document.addEventListener('securitypolicyviolation', e => console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + e.blockedURI));");
         var page = await context.NewPageAsync();
+        var messages = new List<string>();
+        lock (_consoleMessages)
+        {
+            _consoleMessages[page] = messages;
+        }
         page.Console += (_, message) =>
         {
             if (message.Type is "error" or "warning")
             {
                 output.WriteLine($"[browser {message.Type}] {message.Text}");
+                lock (_consoleMessages)
+                {
+                    messages.Add(message.Text);
+                }
             }
         };
         page.PageError += (_, error) => output.WriteLine($"[page error] {error}");

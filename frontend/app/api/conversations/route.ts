@@ -1,10 +1,9 @@
-import { getServerConfig } from '@/lib/config';
-import { proxyJson } from '@/lib/orchestrator';
+import { proxyForCaller } from '@/lib/orchestrator';
 
 export const dynamic = 'force-dynamic';
 export const runtime = 'nodejs';
 
-/** GET /api/conversations[?limit=&offset=]: the orchestrator's list, most recent first. */
+/** GET /api/conversations[?limit=&offset=]: the signed-in person's list, most recent first. */
 export async function GET(request: Request): Promise<Response> {
   const incoming = new URL(request.url).searchParams;
   const query = new URLSearchParams();
@@ -13,5 +12,5 @@ export async function GET(request: Request): Promise<Response> {
     if (value !== null) query.set(name, value);
   }
   const suffix = query.size > 0 ? `?${query}` : '';
-  return proxyJson(getServerConfig(), `/api/conversations${suffix}`, { signal: request.signal });
+  return proxyForCaller(request, `/api/conversations${suffix}`);
 }

@@ -1,5 +1,5 @@
 import { getServerConfig } from '@/lib/config';
-import { errorResponse, jsonError, orchestratorFetch, refuseCrossSite } from '@/lib/orchestrator';
+import { errorResponse, jsonError, orchestratorFetch, relayError, requireCaller } from '@/lib/orchestrator';
 
 export const dynamic = 'force-dynamic';
 export const runtime = 'nodejs';
@@ -9,12 +9,14 @@ const FORWARDED_PARAMS = ['message', 'conversation_id', 'agent'] as const;
 /**
  * GET /api/chat/stream?message=&conversation_id=&agent=: the orchestrator's SSE stream
  * (`meta`, `token`..., `done` | `error`), relayed byte for byte from our own origin. The
- * server authenticates upstream with its token, so the browser's URL carries no secret.
+ * session cookie authenticates it upstream, so the browser's URL carries no token.
  * Errors before the stream starts are JSON `{error, detail}` with their status.
  */
 export async function GET(request: Request): Promise<Response> {
-  const refused = refuseCrossSite(request);
-  if (refused !== null) return refused;
+  const config = getServerConfig();
+  const checked = requireCaller(request, config);
+  if (!checked.ok) return checked.response;
+  const { caller } = checked;
 
   const incoming = new URL(request.url).searchParams;
   const query = new URLSearchParams();
@@ -31,7 +33,7 @@ export async function GET(request: Request): Promise<Response> {
 
   let upstream: Response;
   try {
-    upstream = await orchestratorFetch(getServerConfig(), `/api/chat/stream?${query}`, {
+    upstream = await orchestratorFetch(config, `/api/chat/stream?${query}`, caller, {
       headers,
       signal: request.signal,
       stream: true,
@@ -50,15 +52,8 @@ export async function GET(request: Request): Promise<Response> {
     } catch {
       /* not JSON */
     }
-    const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : null;
-    if (record !== null && typeof record.error === 'string') {
-      const retryAfter = upstream.headers.get('retry-after');
-      return jsonError(
-        upstream.ok ? 502 : upstream.status,
-        record.error,
-        typeof record.detail === 'string' ? record.detail : record.error,
-        retryAfter === null ? {} : { 'retry-after': retryAfter },
-      );
+    if (typeof body === 'object' && body !== null && typeof (body as Record<string, unknown>).error === 'string') {
+      return relayError(upstream.status, body, upstream.headers, caller, 'the chat stream');
     }
     return jsonError(502, 'bad_gateway', `the orchestrator answered the chat stream with HTTP ${upstream.status} (${contentType || 'no content type'})`);
   }
