@@ -9,7 +9,11 @@ namespace Cartrita.Operations.Stack;
 /// </summary>
 public sealed record StackState
 {
+    /// <summary>The application database as its owner role (cartrita_owner): backups, restores, imports.</summary>
     public string? Database { get; init; }
+
+    /// <summary>The same database as the server's superuser: only a reset (drop and create) and a restore's swap need it.</summary>
+    public string? DatabaseAdmin { get; init; }
 
     public string? Redis { get; init; }
 
