@@ -286,11 +286,23 @@ public sealed class BackupTests(PublishedCartrita published)
     [InlineData("backup:\n  database: plaindb\n", "Password of 'plaindb' must be one secret parameter")]
     [InlineData("backup:\n  database: catalogdb\n  name: pg\n", "name 'pg' is already a resource")]
     [InlineData("backup:\n  database: catalogdb\n  keep: 0\n", "keep must be at least 1")]
+    [InlineData("backup:\n  database: catalogdb\n  user: owner\n", "'user' needs 'passwordParameter'")]
+    [InlineData("backup:\n  database: catalogdb\n  user: owner\n  passwordParameter: nothing\n", "passwordParameter 'nothing' is not a parameter")]
+    [InlineData("backup:\n  database: catalogdb\n  user: owner\n  passwordParameter: pg-user\n", "passwordParameter 'pg-user' must be a secret parameter")]
     public void A_backup_that_cannot_work_is_an_error(string profile, string message)
     {
         var error = Assert.Throws<PublishingException>(() => Plan(profile));
 
         Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void The_backup_may_act_as_a_role_of_its_own_instead_of_the_connection_strings_user()
+    {
+        var plan = Plan("backup:\n  database: catalogdb\n  user: catalog_owner\n  passwordParameter: owner-password\n");
+
+        string Variable(string name) => plan.Backup!.Workload.Environment.Single(v => v.Name == name).Value.ToString();
+        Assert.Equal(("catalog_owner", "{owner-password.value}", "catalogdb"), (Variable("PGUSER"), Variable("BACKUP_PASSWORD"), Variable("PGDATABASE")));
     }
 
     private static DeploymentPlan Plan(string profile) => DeploymentPlan.Create(
@@ -301,6 +313,9 @@ public sealed class BackupTests(PublishedCartrita published)
         { "resources": {
             "pg-password": { "type": "parameter.v0", "value": "{pg-password.inputs.value}",
               "inputs": { "value": { "type": "string", "secret": true, "default": { "generate": { "minLength": 22 } } } } },
+            "owner-password": { "type": "parameter.v0", "value": "{owner-password.inputs.value}",
+              "inputs": { "value": { "type": "string", "secret": true } } },
+            "pg-user": { "type": "parameter.v0", "value": "{pg-user.inputs.value}", "inputs": { "value": { "type": "string" } } },
             "pg": { "type": "container.v0", "image": "docker.io/library/postgres:17.0",
               "connectionString": "Host={pg.bindings.tcp.host};Port={pg.bindings.tcp.port};Username=postgres;Password={pg-password.value}",
               "volumes": [ { "name": "pg-data", "target": "/var/lib/postgresql/data", "readOnly": false } ],
