@@ -25,9 +25,7 @@ public static class DatabaseRoleExtensions
     /// <returns>The connection string, resolved when the server's endpoint is allocated.</returns>
     public static ReferenceExpression ConnectionStringFor(this IResourceBuilder<IResourceWithConnectionString> database, DatabaseRole role)
     {
-        ArgumentNullException.ThrowIfNull(database);
-        ArgumentNullException.ThrowIfNull(role);
-        var (server, name) = Locate(database.Resource);
+        var (server, name) = Locate(database, role);
         return ReferenceExpression.Create(
             $"Host={server.Property(EndpointProperty.Host)};Port={server.Property(EndpointProperty.Port)};Username={role.Name};Password={role.Password.Resource};Database={name}");
     }
@@ -41,9 +39,7 @@ public static class DatabaseRoleExtensions
     /// <returns>The URL, resolved when the server's endpoint is allocated.</returns>
     public static ReferenceExpression DatabaseUrlFor(this IResourceBuilder<IResourceWithConnectionString> database, DatabaseRole role)
     {
-        ArgumentNullException.ThrowIfNull(database);
-        ArgumentNullException.ThrowIfNull(role);
-        var (server, name) = Locate(database.Resource);
+        var (server, name) = Locate(database, role);
         return ReferenceExpression.Create(
             $"postgresql://{Uri.EscapeDataString(role.Name)}:{role.Password.Resource:uri}@{server.Property(EndpointProperty.Host)}:{server.Property(EndpointProperty.Port)}/{Uri.EscapeDataString(name)}");
     }
@@ -81,11 +77,16 @@ public static class DatabaseRoleExtensions
     }
 
     // The server's endpoint and the database's name, for Aspire's container resource and our local-process one.
-    private static (EndpointReference Server, string Database) Locate(IResource database) => database switch
+    private static (EndpointReference Server, string Database) Locate(IResourceBuilder<IResourceWithConnectionString> database, DatabaseRole role)
     {
-        PostgresDatabaseResource container => (container.Parent.PrimaryEndpoint, container.DatabaseName),
-        PostgresProcessDatabaseResource process => (process.Parent.PrimaryEndpoint, process.DatabaseName),
-        var other => throw new ArgumentException(
-            string.Create(CultureInfo.InvariantCulture, $"'{other.Name}' is not a PostgreSQL database resource (container or process)."), nameof(database)),
-    };
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(role);
+        return database.Resource switch
+        {
+            PostgresDatabaseResource container => (container.Parent.PrimaryEndpoint, container.DatabaseName),
+            PostgresProcessDatabaseResource process => (process.Parent.PrimaryEndpoint, process.DatabaseName),
+            var other => throw new ArgumentException(
+                string.Create(CultureInfo.InvariantCulture, $"'{other.Name}' is not a PostgreSQL database resource (container or process)."), nameof(database)),
+        };
+    }
 }
