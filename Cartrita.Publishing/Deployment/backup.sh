@@ -186,6 +186,9 @@ restore() {
     if grep -q 'backslash commands are restricted' "$work/psql.err"; then
       fail "${file##*/} holds a psql meta-command pg_dump does not write (psql refused it: $(cat "$work/psql.err")); $PGDATABASE is unchanged"
     fi
+    if grep -q 'invalid command \\restrict' "$work/psql.err"; then
+      fail "this image's psql ($(psql --version)) is too old to restore safely: it lacks \\restrict (PostgreSQL 15.14 or later); $PGDATABASE is unchanged"
+    fi
     fail "${file##*/} failed to load; $PGDATABASE is unchanged: $(cat "$work/psql.err")"
   fi
   # As the migrations leave the database: no role may create TEMP tables in it (CONNECT stays).

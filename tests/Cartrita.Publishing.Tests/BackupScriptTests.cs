@@ -38,8 +38,10 @@ public sealed partial class BackupScriptTests : IDisposable
         Stub("psql", """
             printf '%s\n' "$*" >> "$STUB_LOG/psql.log"
             case "$*" in
+              *"--version"*) echo "psql (PostgreSQL) 15.13" ;;
               *"SELECT 1 FROM pg_database"*) echo 1 ;;
-              *"--single-transaction -d "*) cat > "$STUB_LOG/loaded.sql" ;;
+              *"--single-transaction -d "*) cat > "$STUB_LOG/loaded.sql"
+                if [ -n "${STUB_OLD_PSQL:-}" ]; then printf '%s\n' 'psql:<stdin>:1: invalid command \restrict' >&2; exit 3; fi ;;
             esac
             """);
     }
@@ -290,6 +292,19 @@ public sealed partial class BackupScriptTests : IDisposable
                 Assert.Matches("""pg_terminate_backend.*RENAME TO "cartrita_before_restore_\d{14}".*ALTER DATABASE "cartrita_restore_\d{14}" RENAME TO "cartrita"$""", c);
             });
         Assert.Contains("the previous database is kept", result.Stdout);
+    }
+
+    [Fact]
+    public void Restore_with_a_psql_too_old_for_restrict_fails_naming_it_and_drops_the_scratch_database()
+    {
+        Assert.Equal(0, Run(new() { ["BACKUP_PASSWORD_FILE"] = PasswordFile }).ExitCode);
+        var name = BackupFiles.Single(f => f.EndsWith(".sql.gz", StringComparison.Ordinal));
+
+        var result = Run(new() { ["BACKUP_PASSWORD_FILE"] = PasswordFile, ["STUB_OLD_PSQL"] = "1" }, "restore", name);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("is too old to restore safely", result.Stderr);
+        Assert.Matches("""DROP DATABASE IF EXISTS "cartrita_restore_\d{14}"$""", File.ReadAllLines(Path.Combine(Log, "psql.log"))[^2]);
     }
 
     private ProcessResult Run(Dictionary<string, string> environment, params string[] args)
