@@ -32,8 +32,6 @@ internal sealed class DatabaseBootstrap(NpgsqlConnectionStringBuilder admin, str
     private const string OwnerAttributes = "LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT";
     private const string AppAttributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT";
 
-    public string Database => database;
-
     public async Task<BootstrapResult> RunAsync(CancellationToken cancellationToken)
     {
         var createdRoles = new List<string>();
