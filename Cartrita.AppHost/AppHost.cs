@@ -31,7 +31,8 @@ var redis = builder.AddCartritaRedis(options, "redis", redisPassword)
     .WithFlushCommand()
     .PublishWithSchemaSchemes();
 
-// Roles: postgres-user is the superuser and only bootstraps; the owner migrates, backs up and restores; the app uses rows
+// Roles (the names the migration worker creates, Cartrita.MigrationService/DatabaseRoles.cs): postgres-user is the
+// superuser and only bootstraps; the owner migrates, backs up and restores; the app uses rows
 var owner = new DatabaseRole("cartrita_owner", postgresOwnerPassword);
 var app = new DatabaseRole("cartrita_app", postgresAppPassword);
 
