@@ -13,12 +13,17 @@ builder.EnsurePrerequisites(options)
 // Parameters (set as Parameters__<name>; secrets are generated when unset)
 var postgresUser = builder.AddParameter("postgres-user", "robbie");
 var postgresPassword = builder.AddGeneratedSecret("postgres-password");
+var postgresOwnerPassword = builder.AddGeneratedSecret("postgres-owner-password");
+var postgresAppPassword = builder.AddGeneratedSecret("postgres-app-password");
 var redisPassword = builder.AddGeneratedSecret("redis-password");
 var jwtSecret = builder.AddGeneratedSecret("jwt-secret", minLength: 32);
 var cartritaApiKey = builder.AddGeneratedSecret("cartrita-api-key");
 var openAiApiKey = builder.AddOptionalSecret("openai-api-key");
 var anthropicApiKey = builder.AddOptionalSecret("anthropic-api-key");
 var deepgramApiKey = builder.AddOptionalSecret("deepgram-api-key");
+var adminUser = builder.AddParameter("admin-user", "admin");
+var adminPassword = builder.AddGeneratedSecret("admin-password", minLength: 12);
+var metricsToken = builder.AddGeneratedSecret("metrics-token");
 
 // Data: PostgreSQL + pgvector and Redis, as containers or local processes (Cartrita:Infrastructure)
 var cartritaDb = builder.AddCartritaPostgres(options, "postgres", "cartrita", postgresUser, postgresPassword);
@@ -26,31 +31,40 @@ var redis = builder.AddCartritaRedis(options, "redis", redisPassword)
     .WithFlushCommand()
     .PublishWithSchemaSchemes();
 
-// Schema: the migration worker runs once, then the services that read the schema start
+// Roles (the names the migration worker creates, Cartrita.MigrationService/DatabaseRoles.cs): postgres-user is the
+// superuser and only bootstraps; the owner migrates, backs up and restores; the app uses rows
+var owner = new DatabaseRole("cartrita_owner", postgresOwnerPassword);
+var app = new DatabaseRole("cartrita_app", postgresAppPassword);
+
+// Schema: the migration worker creates the roles, migrates as the owner, then the services that read the schema start
 var migrations = builder.AddBuiltProject<Projects.Cartrita_MigrationService>("migrations")
-    .WithReference(cartritaDb)
+    .WithDatabaseRoleBootstrap(cartritaDb, owner, app)
     .WaitFor(cartritaDb)
     .WithMigrationCommands(cartritaDb)
     .PublishAsDockerfileBuild("../Cartrita.MigrationService/Dockerfile", context: "..");
 
 // Operations: dashboard commands and what `./cartrita backup|restore|reset|logs` read from the running stack
-cartritaDb.WithBackupCommands(options.Backups, migrations);
-builder.PublishStackState(options.DataDirectory, cartritaDb, redis)
+cartritaDb.WithBackupCommands(options.Backups, owner, migrations);
+builder.PublishStackState(options.DataDirectory, cartritaDb, owner, redis)
        .WriteResourceLogs(options.DataDirectory);
 
 // Services
 var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orchestrator", "cartrita.orchestrator.main:app", options.Orchestrator.Reload, options.Tools.Python)
     .WithPort(CartritaInfrastructureExtensions.PortOrAny(options.Ports.Orchestrator))
     .WithExternalHttpEndpoints()
-    .WithReference(cartritaDb)
+    .WithReferenceRelationship(cartritaDb)
     .WithReference(redis)
-    .WithEnvironment("DATABASE_URL", cartritaDb.DatabaseUrl())
+    .WithEnvironment("DATABASE_URL", cartritaDb.DatabaseUrlFor(app))
     .WithEnvironment("REDIS_URL", redis.RedisUrl(database: 0))
     .WithEnvironment("JWT_SECRET_KEY", jwtSecret)
     .WithEnvironment("CARTRITA_API_KEY", cartritaApiKey)
     .WithEnvironment("OPENAI_API_KEY", openAiApiKey)
     .WithEnvironment("ANTHROPIC_API_KEY", anthropicApiKey)
     .WithEnvironment("DEEPGRAM_API_KEY", deepgramApiKey)
+    .WithEnvironment("CARTRITA_ADMIN_USER", adminUser)
+    .WithEnvironment("CARTRITA_ADMIN_PASSWORD", adminPassword)
+    .WithEnvironment("METRICS_TOKEN", metricsToken)
+    .WithEnvironmentInRunMode("TRUSTED_PROXIES", "127.0.0.1") // the frontend on loopback, which forwards the browser's address
     .WithEnvironment("CARTRITA_ENV", builder.ExecutionContext.IsRunMode ? "development" : "production")
     .WithEnvironment("TESTING", options.Testing ? "true" : "false")
     .WithEnvironmentIfSet("RATE_LIMIT_REQUESTS", options.Orchestrator.RateLimitRequests)
@@ -62,7 +76,7 @@ var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orch
 
 var orchestratorUrl = orchestrator.GetEndpoint("http");
 
-builder.AddNextJsApp("frontend", "../frontend", options.Frontend.Mode)
+var frontend = builder.AddNextJsApp("frontend", "../frontend", options.Frontend.Mode)
     .WithPort(CartritaInfrastructureExtensions.PortOrAny(options.Ports.Frontend))
     .WithExternalHttpEndpoints()
     .WithOtlpExporter()
@@ -76,5 +90,8 @@ builder.AddNextJsApp("frontend", "../frontend", options.Frontend.Mode)
     .WithStartupHealthPolling()
     .WaitForStart(orchestrator) // boots beside the orchestrator; its /api/health turns healthy once the orchestrator answers
     .PublishAsDockerfileBuild("../frontend/Dockerfile", containerPort: 3000);
+
+// Browsers may call the orchestrator (CORS, its WebSocket) from the frontend's origin only
+orchestrator.WithEnvironment("CORS_ALLOW_ORIGINS", frontend.GetEndpoint("http"));
 
 builder.Build().RunAndWaitForCleanup();

@@ -29,7 +29,13 @@ public sealed record MigrationResult(IReadOnlyList<string> CreatedExtensions, IR
 /// transaction-scoped <c>LOCK TABLE "__EFMigrationsHistory"</c>). A second worker blocks on the advisory lock before it
 /// touches the history table, so the two locks are always taken in the same order and cannot deadlock.
 /// </remarks>
-internal sealed class DatabaseMigrator(CartritaDbContext dbContext, ILogger logger)
+/// <param name="dbContext">The context, connected as the role that owns the schema.</param>
+/// <param name="logger">The worker's log.</param>
+/// <param name="grantAppRole">
+/// Whether the roles are managed (<see cref="DatabaseBootstrap"/> ran): then, still under the lock, the app role gets its
+/// rights on what the migrations made (<see cref="DatabasePrivileges.Tables"/>).
+/// </param>
+internal sealed class DatabaseMigrator(CartritaDbContext dbContext, ILogger logger, bool grantAppRole = false)
 {
     /// <summary>The extensions the schema needs; created before any migration because migrations use their types and functions.</summary>
     public static readonly IReadOnlyList<string> RequiredExtensions = ["vector", "uuid-ossp"];
@@ -57,6 +63,10 @@ internal sealed class DatabaseMigrator(CartritaDbContext dbContext, ILogger logg
                 {
                     var createdExtensions = await EnsureExtensionsAsync(ct);
                     var appliedMigrations = await ApplyPendingMigrationsAsync(ct);
+                    if (grantAppRole)
+                    {
+                        await GrantAppRoleAsync(ct);
+                    }
                     return new MigrationResult(createdExtensions, appliedMigrations);
                 }
                 finally
@@ -163,6 +173,22 @@ internal sealed class DatabaseMigrator(CartritaDbContext dbContext, ILogger logg
         return pending;
     }
 
+    private async Task GrantAppRoleAsync(CancellationToken cancellationToken)
+    {
+        // Concurrent GRANTs on one object fail with "tuple concurrently updated": this runs under the migration lock.
+        await using var transaction = await dbContext.Database.BeginTransactionAsync(cancellationToken);
+        await dbContext.Database.ExecuteSqlRawAsync(DatabasePrivileges.Tables(HistoryTable()), cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        logger.LogInformation("Granted {Role} its rights on every table and sequence", DatabaseRoles.App);
+    }
+
+    private string HistoryTable()
+    {
+        var relational = RelationalOptionsExtension.Extract(dbContext.GetService<IDbContextOptions>());
+        var table = relational.MigrationsHistoryTableName ?? HistoryRepository.DefaultTableName;
+        return dbContext.GetService<ISqlGenerationHelper>().DelimitIdentifier(table, relational.MigrationsHistoryTableSchema);
+    }
+
     /// <summary>
     /// The applied migration ids, creating the (empty) history table first on a fresh database. Npgsql's history
     /// repository reports the table as always existing and its migrator reads the history before creating the table,
@@ -171,10 +197,7 @@ internal sealed class DatabaseMigrator(CartritaDbContext dbContext, ILogger logg
     /// </summary>
     private async Task<IReadOnlyList<string>> GetAppliedMigrationsAsync(CancellationToken cancellationToken)
     {
-        var relational = RelationalOptionsExtension.Extract(dbContext.GetService<IDbContextOptions>());
-        var table = relational.MigrationsHistoryTableName ?? HistoryRepository.DefaultTableName;
-        var qualified = dbContext.GetService<ISqlGenerationHelper>().DelimitIdentifier(table, relational.MigrationsHistoryTableSchema);
-
+        var qualified = HistoryTable();
         var exists = await ScalarAsync<bool>("SELECT to_regclass($1) IS NOT NULL", cancellationToken, qualified);
         var historyRepository = dbContext.GetService<IHistoryRepository>();
         if (!exists)

@@ -27,14 +27,29 @@ public sealed class Worker(IServiceProvider serviceProvider, IHostApplicationLif
             var dbContext = scope.ServiceProvider.GetRequiredService<CartritaDbContext>();
             target = DescribeTarget(dbContext, activity);
 
-            var connectionString = scope.ServiceProvider.GetRequiredService<NpgsqlConnectionStringBuilder>();
-            activity?.SetTag("cartrita.database.created", await new DatabaseCreator(logger).EnsureExistsAsync(connectionString, stoppingToken));
+            var bootstrap = scope.ServiceProvider.GetService<DatabaseBootstrap>();
+            if (bootstrap is not null)
+            {
+                // As the superuser: roles, database, extensions, ownership, privileges (then the owner migrates).
+                var bootstrapped = await bootstrap.RunAsync(stoppingToken);
+                activity?.SetTag("cartrita.database.created", bootstrapped.CreatedDatabase);
+                activity?.SetTag("cartrita.roles.created", bootstrapped.CreatedRoles.ToArray());
+                activity?.SetTag("cartrita.migrations.extensions_created", bootstrapped.CreatedExtensions.ToArray());
+            }
+            else
+            {
+                var connectionString = scope.ServiceProvider.GetRequiredService<NpgsqlConnectionStringBuilder>();
+                activity?.SetTag("cartrita.database.created", await new DatabaseCreator(logger).EnsureExistsAsync(connectionString, stoppingToken));
+            }
 
-            var result = await new DatabaseMigrator(dbContext, logger).MigrateAsync(stoppingToken);
+            var result = await new DatabaseMigrator(dbContext, logger, grantAppRole: bootstrap is not null).MigrateAsync(stoppingToken);
 
             activity?.SetTag("cartrita.migrations.applied", result.AppliedMigrations.ToArray());
             activity?.SetTag("cartrita.migrations.applied_count", result.AppliedMigrations.Count);
-            activity?.SetTag("cartrita.migrations.extensions_created", result.CreatedExtensions.ToArray());
+            if (bootstrap is null)
+            {
+                activity?.SetTag("cartrita.migrations.extensions_created", result.CreatedExtensions.ToArray());
+            }
             logger.LogInformation(
                 result.AppliedMigrations.Count == 0
                     ? "Schema of {Target} is current (no-op) after {ElapsedMs} ms"

@@ -1,9 +1,17 @@
 namespace Cartrita.Operations.Cli;
 
-/// <summary>The tiny command line of the operations tool: a command, positional values and <c>--name value</c> options.</summary>
+/// <summary>
+/// The tiny command line of the operations tool: a command, positional values, <c>--name value</c> options and the
+/// <see cref="Flags"/>, which take no value.
+/// </summary>
 internal sealed record CommandLineArguments(string? Command, IReadOnlyList<string> Positional, IReadOnlyDictionary<string, string> Options)
 {
+    /// <summary>Options without a value (else <c>restore --no-verify FILE</c> would read FILE as the option's value).</summary>
+    private static readonly string[] Flags = ["--no-verify"];
+
     public string? Option(string name) => Options.TryGetValue(name, out var value) ? value : null;
+
+    public bool Flag(string name) => Options.ContainsKey(name);
 
     public static CommandLineArguments Parse(string[] args)
     {
@@ -11,7 +19,11 @@ internal sealed record CommandLineArguments(string? Command, IReadOnlyList<strin
         var options = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Length; i++)
         {
-            if (args[i].StartsWith("--", StringComparison.Ordinal) && i + 1 < args.Length)
+            if (Flags.Contains(args[i]))
+            {
+                options[args[i]] = "";
+            }
+            else if (args[i].StartsWith("--", StringComparison.Ordinal) && i + 1 < args.Length)
             {
                 options[args[i]] = args[++i];
             }

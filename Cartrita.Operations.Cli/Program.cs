@@ -4,7 +4,7 @@ using Cartrita.Operations.Stack;
 
 // The terminal side of Cartrita's operations (the work itself is the Cartrita.Operations library's, which the AppHost's
 // dashboard commands call too); `./cartrita backup|restore|reset` run this against the running stack.
-//   backup [--keep N]          restore FILE          reset --migrations-worker DLL
+//   backup [--keep N]          restore [--no-verify] FILE         reset --migrations-worker DLL
 // Options: --data-dir DIR (the AppHost's Cartrita:DataDirectory), --backups DIR, --keep N.
 var arguments = CommandLineArguments.Parse(args);
 var options = new BackupOptions
@@ -30,19 +30,19 @@ try
         case "restore":
             var source = arguments.Positional.FirstOrDefault() ?? backups.List().FirstOrDefault()?.FullName
                 ?? throw new OperationFailedException($"No backup to restore: name a file, or make one with `./cartrita backup` (folder {options.Directory}).");
-            await backups.RestoreAsync(database, source);
+            await backups.RestoreAsync(database, source, stack.DatabaseAdmin, requireChecksum: !arguments.Flag("--no-verify"));
             Console.WriteLine($"Restored {source}");
             break;
         case "reset":
             DatabaseReset.EnsureAllowed(stack.Environment);
             var worker = arguments.Option("--migrations-worker")
                 ?? throw new OperationFailedException("reset needs --migrations-worker PATH/Cartrita.MigrationService.dll (./cartrita reset passes it).");
-            await DatabaseReset.ResetAsync(stack.Environment, database,
-                cancellationToken => DatabaseReset.RunWorkerAsync(worker, database, line => Console.WriteLine($"  migrations | {line}"), cancellationToken));
+            await DatabaseReset.ResetAsync(stack.Environment, stack.DatabaseAdmin ?? database,
+                cancellationToken => DatabaseReset.RunWorkerAsync(worker, database, stack.DatabaseAdmin, line => Console.WriteLine($"  migrations | {line}"), cancellationToken));
             Console.WriteLine("Database reset: recreated empty and migrated (as the dashboard's \"Reset development database\").");
             break;
         default:
-            Console.Error.WriteLine("usage: backup [--keep N] | restore [FILE] | reset --migrations-worker DLL   (options: --data-dir DIR --backups DIR)");
+            Console.Error.WriteLine("usage: backup [--keep N] | restore [--no-verify] [FILE] | reset --migrations-worker DLL   (options: --data-dir DIR --backups DIR)");
             return 2;
     }
     return 0;

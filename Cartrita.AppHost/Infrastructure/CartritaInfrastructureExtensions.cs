@@ -119,15 +119,6 @@ public static class CartritaInfrastructureExtensions
         return builder.AddRedisProcess(name, password, Path.Combine(options.DataDirectory, "redis"), port, options.Tools.RedisServer);
     }
 
-    /// <summary>The database's URL (<c>postgresql://user:password@host:port/database</c>), for clients configured by URL.</summary>
-    /// <param name="builder">A PostgreSQL database resource.</param>
-    /// <returns>The URL as a reference expression, resolved when the server's endpoint is allocated.</returns>
-    public static ReferenceExpression DatabaseUrl(this IResourceBuilder<IResourceWithConnectionString> builder)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        return builder.Resource.GetConnectionProperty("Uri");
-    }
-
     /// <summary>A Redis URL (<c>redis://:password@host:port/n</c>) for database <paramref name="database"/>.</summary>
     /// <param name="builder">A Redis resource (container or process).</param>
     /// <param name="database">The Redis database number.</param>

@@ -12,7 +12,7 @@ public static class DatabaseReset
 {
     /// <summary>Resets the database <paramref name="connectionString"/> names.</summary>
     /// <param name="environment">The running AppHost's environment name.</param>
-    /// <param name="connectionString">The database's connection string.</param>
+    /// <param name="connectionString">The database's connection string, as the server's superuser (only it may drop and create databases).</param>
     /// <param name="migrate">Applies every migration to the new, empty database.</param>
     /// <param name="cancellationToken">Cancels the reset.</param>
     public static async Task ResetAsync(string environment, string connectionString, Func<CancellationToken, Task> migrate, CancellationToken cancellationToken = default)
@@ -38,13 +38,17 @@ public static class DatabaseReset
 
     /// <summary>
     /// Runs the migration worker (<c>dotnet <paramref name="workerAssembly"/></c>) against <paramref name="connectionString"/>,
-    /// as the AppHost does (the connection string in <c>ConnectionStrings__cartrita</c>, never on a command line).
+    /// as the AppHost does (connection strings in <c>ConnectionStrings__cartrita</c> and <c>ConnectionStrings__postgres-admin</c>,
+    /// never on a command line). The roles exist already (they belong to the server, not to the database that was
+    /// dropped), so their passwords are left as they are.
     /// </summary>
     /// <param name="workerAssembly">Cartrita.MigrationService.dll.</param>
-    /// <param name="connectionString">The database to migrate.</param>
+    /// <param name="connectionString">The database to migrate, as the role that owns it.</param>
+    /// <param name="adminConnectionString">The superuser's connection, for the worker's role bootstrap; <see langword="null"/>: none.</param>
     /// <param name="log">Receives the worker's output lines.</param>
     /// <param name="cancellationToken">Cancels the run (the worker is killed).</param>
-    public static async Task RunWorkerAsync(string workerAssembly, string connectionString, Action<string> log, CancellationToken cancellationToken = default)
+    public static async Task RunWorkerAsync(
+        string workerAssembly, string connectionString, string? adminConnectionString, Action<string> log, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(workerAssembly);
         ArgumentNullException.ThrowIfNull(connectionString);
@@ -56,6 +60,10 @@ public static class DatabaseReset
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(workerAssembly);
         start.Environment["ConnectionStrings__cartrita"] = connectionString;
+        if (adminConnectionString is not null)
+        {
+            start.Environment["ConnectionStrings__postgres-admin"] = adminConnectionString;
+        }
         using var worker = Process.Start(start) ?? throw new OperationFailedException("Could not start the migration worker.");
         worker.OutputDataReceived += (_, e) => { if (e.Data is { } line) { log(line); } };
         worker.ErrorDataReceived += (_, e) => { if (e.Data is { } line) { log(line); } };

@@ -35,9 +35,19 @@ public sealed record StackState
     [JsonRequired]
     public string Environment { get; init; } = "Production";
 
-    /// <summary>The application database's Npgsql connection string; <see langword="null"/> until PostgreSQL publishes it.</summary>
+    /// <summary>
+    /// The application database as its owner role (cartrita_owner: backups, restores, imports), an Npgsql connection
+    /// string; <see langword="null"/> until PostgreSQL publishes it.
+    /// </summary>
     [JsonRequired]
     public string? Database { get; init; }
+
+    /// <summary>
+    /// The same database as the server's superuser: only a reset (drop and create) and a restore's swap need it;
+    /// <see langword="null"/> until PostgreSQL publishes it.
+    /// </summary>
+    [JsonRequired]
+    public string? DatabaseAdmin { get; init; }
 
     /// <summary>Redis's connection string; <see langword="null"/> until Redis publishes it.</summary>
     [JsonRequired]

@@ -243,8 +243,10 @@ public sealed class ComposePublisher(DeploymentPlan plan, ParameterValues values
                     : $"{ParameterValues.EnvironmentName(workload.Name)}_{ParameterValues.EnvironmentName(port.Name)}_PORT";
                 var hostPort = Setting(name, port.HostPort.ToString(CultureInfo.InvariantCulture));
                 var container = port.ContainerPort.ToString(CultureInfo.InvariantCulture);
-                // Loopback unless the deployment opens it (a reverse proxy on the host is the usual way in).
-                return development ? $"127.0.0.1:{hostPort}:{container}" : $"{Setting($"{_prefix}_BIND_ADDRESS", "127.0.0.1")}:{hostPort}:{container}";
+                // Loopback unless the deployment opens it (a reverse proxy on the host is the usual way in). A proxied
+                // workload has a setting of its own, so that opening the shared one (the frontend) does not open it too.
+                var bindAddress = workload.Proxied ? $"{ParameterValues.EnvironmentName(workload.Name)}_BIND_ADDRESS" : $"{_prefix}_BIND_ADDRESS";
+                return development ? $"127.0.0.1:{hostPort}:{container}" : $"{Setting(bindAddress, "127.0.0.1")}:{hostPort}:{container}";
             })];
         }
 

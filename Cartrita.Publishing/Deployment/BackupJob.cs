@@ -107,15 +107,33 @@ public sealed partial class DeploymentPlan
         var database = Literal("Database");
         var host = Literal("Host");
         var port = Literal("Port", "5432");
-        var user = connection.Pairs.GetValueOrDefault("Username")
-            ?? throw new PublishingException($"{where}: the connection string of '{databaseResource}' has no Username.");
-        if (user.IsSecret)
+        ResolvedValue user, password;
+        if (settings.User is { Length: > 0 } role)
         {
-            throw new PublishingException($"{where}: the Username of '{databaseResource}' is a secret; the backup job passes it in the environment.");
+            // A role of its own (the database's owner): the job never holds the connection string's (the superuser's) password.
+            var parameter = settings.PasswordParameter
+                ?? throw new PublishingException($"{where}: 'user' needs 'passwordParameter', the secret parameter holding that role's password.");
+            user = ResolvedValue.Literal(role);
+            password = manifest.Find(parameter) is ParameterResource
+                ? resolver.Resolve($"{{{parameter}.value}}", $"{where}, passwordParameter")
+                : throw new PublishingException($"{where}: passwordParameter '{parameter}' is not a parameter of {manifest.SourcePath}.");
+            if (password.SingleParameter is not { Secret: true })
+            {
+                throw new PublishingException($"{where}: passwordParameter '{parameter}' must be a secret parameter.");
+            }
         }
-        var password = connection.Pairs.GetValueOrDefault("Password") is { SingleParameter.Secret: true } secret
-            ? secret
-            : throw new PublishingException($"{where}: the Password of '{databaseResource}' must be one secret parameter (it is read from that parameter's secret).");
+        else
+        {
+            user = connection.Pairs.GetValueOrDefault("Username")
+                ?? throw new PublishingException($"{where}: the connection string of '{databaseResource}' has no Username.");
+            if (user.IsSecret)
+            {
+                throw new PublishingException($"{where}: the Username of '{databaseResource}' is a secret; the backup job passes it in the environment.");
+            }
+            password = connection.Pairs.GetValueOrDefault("Password") is { SingleParameter.Secret: true } secret
+                ? secret
+                : throw new PublishingException($"{where}: the Password of '{databaseResource}' must be one secret parameter (it is read from that parameter's secret).");
+        }
 
         var name = settings.Name ?? "backup";
         if (workloads.Any(w => w.ServiceName == DnsName.Slug(name)))

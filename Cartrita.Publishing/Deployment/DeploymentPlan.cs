@@ -216,6 +216,13 @@ public sealed partial class DeploymentPlan
             Dependencies = [],
             References = references,
             InternetEgress = settings.InternetEgress ?? defaults.InternetEgress ?? false,
+            Proxied = (settings.Exposure ?? defaults.Exposure ?? "direct") switch
+            {
+                "direct" => false,
+                "proxied" => true,
+                var other => throw new PublishingException($"{where}: profile exposure '{other}' is not 'direct' or 'proxied'."),
+            },
+            IngressNamespaces = settings.Kubernetes?.IngressNamespaces ?? [],
             Replicas = settings.Replicas ?? settings.Autoscale?.MinReplicas ?? 1,
             Autoscale = role == WorkloadRole.Service ? settings.Autoscale : null,
             Storage = settings.Storage ?? defaults.Storage ?? "1Gi",

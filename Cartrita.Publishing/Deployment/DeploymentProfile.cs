@@ -140,6 +140,15 @@ public sealed class ResourceProfile
     /// <summary>Whether the workload calls out to the internet (AI providers): allowed egress beyond the cluster.</summary>
     public bool? InternetEgress { get; set; }
 
+    /// <summary>
+    /// How the external bindings are reached: <c>direct</c> (the default: Compose publishes them on the shared
+    /// <c>&lt;NAME&gt;_BIND_ADDRESS</c> setting, Kubernetes admits any source on them) or <c>proxied</c> (only through a
+    /// reverse proxy or Ingress: Compose publishes them on a setting of the workload's own,
+    /// <c>&lt;RESOURCE&gt;_BIND_ADDRESS</c>, loopback unless set, which the shared one does not open; Kubernetes admits its
+    /// callers and <see cref="KubernetesProfile.IngressNamespaces"/> only).
+    /// </summary>
+    public string? Exposure { get; set; }
+
     /// <summary>The size of each persistent volume claim (Kubernetes).</summary>
     public string? Storage { get; set; }
 
@@ -152,12 +161,19 @@ public sealed class ResourceProfile
 
 /// <summary>
 /// The backup job: <c>pg_dump</c> of one database into gzip'd files, keeping the newest N, run by the database server's
-/// own image. Everything else (server, user, password, database name) comes from the database resource's connection string.
+/// own image. Everything else (server, user, password, database name) comes from the database resource's connection string,
+/// unless <see cref="User"/> and <see cref="PasswordParameter"/> name the role to act as.
 /// </summary>
 public sealed class BackupProfile
 {
     /// <summary>The manifest resource of the database to back up (Aspire's <c>AddDatabase</c>, such as <c>cartrita</c>).</summary>
     public string? Database { get; set; }
+
+    /// <summary>The role to dump and restore as, instead of the connection string's user (the server's superuser).</summary>
+    public string? User { get; set; }
+
+    /// <summary>The secret parameter holding <see cref="User"/>'s password (required with it).</summary>
+    public string? PasswordParameter { get; set; }
 
     /// <summary>The Compose service and profile, and the Kubernetes CronJob (default <c>backup</c>).</summary>
     public string? Name { get; set; }
@@ -238,4 +254,10 @@ public sealed class KubernetesProfile
 {
     /// <summary>Extra environment variables (for example PGDATA below a volume's root).</summary>
     public Dictionary<string, string>? Environment { get; set; }
+
+    /// <summary>
+    /// For a <c>proxied</c> workload: namespaces (by name) whose pods may reach its external ports, such as the ingress
+    /// controller's (<c>ingress-nginx</c>).
+    /// </summary>
+    public List<string>? IngressNamespaces { get; set; }
 }

@@ -56,7 +56,7 @@ public static partial class SecretShim
             return reference;
         }
 
-        var assignments = new List<string>();
+        var assignments = new List<(string Name, string Assignment)>();
         foreach (var variable in variables)
         {
             var text = new StringBuilder();
@@ -72,15 +72,17 @@ public static partial class SecretShim
                     _ => throw new InvalidOperationException(part.GetType().Name),
                 });
             }
-            assignments.Add($"\"{variable.Name}={text}\"");
+            assignments.Add((variable.Name, $"\"{variable.Name}={text}\""));
         }
 
         var reads = files.Select((file, i) => $"p{i}=$(cat {Directory}/{file})");
         // `export`, then exec: the values stay in the environment. `exec env NAME=value …` would hold every one of them
-        // in env's arguments (ps, /proc/*/cmdline) until it execs. env only for names sh cannot export.
-        var set = variables.All(v => ShellName().IsMatch(v.Name))
-            ? $"export {string.Join(' ', assignments)}; exec \"$@\""
-            : $"exec env {string.Join(' ', assignments)} \"$@\"";
+        // in env's arguments (ps, /proc/*/cmdline) until it execs: env only for the names sh cannot export (a hyphen,
+        // as in ConnectionStrings__postgres-admin), the others exported first.
+        var exported = assignments.Where(a => ShellName().IsMatch(a.Name)).Select(a => a.Assignment).ToList();
+        var viaEnv = assignments.Where(a => !ShellName().IsMatch(a.Name)).Select(a => a.Assignment).ToList();
+        var set = (exported.Count > 0 ? $"export {string.Join(' ', exported)}; " : "") +
+            (viaEnv.Count > 0 ? $"exec env {string.Join(' ', viaEnv)} \"$@\"" : "exec \"$@\"");
         var script = $"set -e; {string.Join("; ", reads)}; {(encoderUsed ? UriEncoder + "; " : "")}{set}";
         return (script, files);
     }

@@ -162,6 +162,16 @@ public sealed record Workload
     /// <summary>Whether the workload calls the internet.</summary>
     public bool InternetEgress { get; init; }
 
+    /// <summary>
+    /// Whether its external bindings are meant to be reached through a proxy (<see cref="ResourceProfile.Exposure"/>
+    /// <c>proxied</c>) rather than directly: Compose publishes them on the workload's own bind address setting, Kubernetes
+    /// admits only its callers and <see cref="IngressNamespaces"/>.
+    /// </summary>
+    public bool Proxied { get; init; }
+
+    /// <summary>Namespaces (by name) whose pods may reach a proxied workload's external ports: the ingress controller's.</summary>
+    public IReadOnlyList<string> IngressNamespaces { get; init; } = [];
+
     /// <summary>Kubernetes replicas.</summary>
     public int Replicas { get; init; } = 1;
 

@@ -5,11 +5,16 @@ namespace Cartrita.Publishing.Kubernetes;
 
 /// <summary>
 /// The NetworkPolicies: deny all, DNS, then exactly the paths the manifest's references use (and ingress to external
-/// bindings, and internet egress where the profile allows it).
+/// bindings, from anywhere unless the workload is proxied, and internet egress where the profile allows it).
 /// </summary>
 internal static class NetworkPolicies
 {
-    private static readonly string[] PrivateRanges = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+    /// <summary>
+    /// What "the internet" excludes: the private ranges (the cluster, the nodes, the rest of the network), link-local
+    /// 169.254.0.0/16 (the cloud providers' instance metadata, 169.254.169.254, which hands out node credentials) and the
+    /// shared range 100.64.0.0/10 (carrier-grade NAT; some clouds' metadata and some clusters' pod networks live there).
+    /// </summary>
+    internal static readonly string[] NonInternetRanges = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"];
 
     /// <summary>The policies of <paramref name="plan"/>'s workloads and its backup job.</summary>
     public static List<object> For(DeploymentPlan plan, ObjectLabels labels)
@@ -62,7 +67,7 @@ internal static class NetworkPolicies
             {
                 egress.Add(new V1NetworkPolicyEgressRule
                 {
-                    To = [new V1NetworkPolicyPeer { IpBlock = new V1IPBlock { Cidr = "0.0.0.0/0", Except = [.. PrivateRanges] } }],
+                    To = [new V1NetworkPolicyPeer { IpBlock = new V1IPBlock { Cidr = "0.0.0.0/0", Except = [.. NonInternetRanges] } }],
                 });
             }
             if (egress.Count > 0)
@@ -73,7 +78,10 @@ internal static class NetworkPolicies
         return policies;
     }
 
-    /// <summary>Ingress to <paramref name="workload"/>'s ports from its <paramref name="callers"/>, and to its external ports from anywhere.</summary>
+    /// <summary>
+    /// Ingress to <paramref name="workload"/>'s ports from its <paramref name="callers"/>, and to its external ports from
+    /// anywhere, or, when it is proxied, from the pods of its ingress namespaces only (none: its callers only).
+    /// </summary>
     private static List<V1NetworkPolicyIngressRule> Ingress(Workload workload, List<Workload> callers)
     {
         var ingress = new List<V1NetworkPolicyIngressRule>();
@@ -85,12 +93,22 @@ internal static class NetworkPolicies
                 Ports = [.. workload.Ports.Select(p => new V1NetworkPolicyPort { Protocol = "TCP", Port = p.ContainerPort })],
             });
         }
-        if (workload.Ports.Any(p => p.External))
+        List<V1NetworkPolicyPort> ExternalPorts() =>
+            [.. workload.Ports.Where(p => p.External).Select(p => new V1NetworkPolicyPort { Protocol = "TCP", Port = p.ContainerPort })];
+        if (workload.Ports.Any(p => p.External) && !workload.Proxied)
         {
             // External bindings: reachable from outside the namespace (ingress controller, load balancer).
+            ingress.Add(new V1NetworkPolicyIngressRule { Ports = ExternalPorts() });
+        }
+        else if (workload.Ports.Any(p => p.External) && workload.IngressNamespaces.Count > 0)
+        {
             ingress.Add(new V1NetworkPolicyIngressRule
             {
-                Ports = [.. workload.Ports.Where(p => p.External).Select(p => new V1NetworkPolicyPort { Protocol = "TCP", Port = p.ContainerPort })],
+                FromProperty = [.. workload.IngressNamespaces.Select(name => new V1NetworkPolicyPeer
+                {
+                    NamespaceSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["kubernetes.io/metadata.name"] = name } },
+                })],
+                Ports = ExternalPorts(),
             });
         }
         return ingress;

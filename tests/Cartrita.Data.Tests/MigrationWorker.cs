@@ -20,7 +20,11 @@ public static class MigrationWorker
 
     public static string WorkerDll { get; } = Path.Combine(AppContext.BaseDirectory, "Cartrita.MigrationService.dll");
 
-    public static async Task<WorkerRun> RunAsync(string connectionString, TimeSpan? timeout = null)
+    public static Task<WorkerRun> RunAsync(string connectionString, TimeSpan? timeout = null) =>
+        RunAsync(connectionString, new Dictionary<string, string>(), timeout);
+
+    /// <summary>Runs the worker with <paramref name="environment"/> added (the role bootstrap's settings, for instance).</summary>
+    public static async Task<WorkerRun> RunAsync(string connectionString, IReadOnlyDictionary<string, string> environment, TimeSpan? timeout = null)
     {
         Assert.True(File.Exists(WorkerDll), $"worker not found at {WorkerDll}");
         Assert.True(File.Exists(Path.ChangeExtension(WorkerDll, ".runtimeconfig.json")), "worker runtimeconfig.json not found");
@@ -37,6 +41,10 @@ public static class MigrationWorker
         startInfo.Environment["ConnectionStrings__cartrita"] = connectionString;
         startInfo.Environment["DOTNET_ENVIRONMENT"] = "Development";
         startInfo.Environment["Logging__Console__ColorBehavior"] = "Disabled";
+        foreach (var (name, value) in environment)
+        {
+            startInfo.Environment[name] = value;
+        }
         // Nothing exported from tests, whatever the surrounding environment says.
         foreach (var name in startInfo.Environment.Keys.Where(key => key.StartsWith("OTEL_", StringComparison.Ordinal)).ToList())
         {

@@ -69,26 +69,26 @@ public sealed class BackupTests(PublishedCartrita published)
     }
 
     [Fact]
-    public void Compose_backup_service_reads_the_postgres_password_secret_file_not_a_value()
+    public void Compose_backup_service_reads_the_owner_password_secret_file_not_a_value()
     {
         var backup = ComposeService("backup");
         var environment = backup.Map("environment");
 
-        Assert.Equal(["postgres-password"], backup.Strings("secrets"));
-        Assert.Equal("/run/secrets/postgres-password", environment.Scalar("BACKUP_PASSWORD_FILE"));
-        Assert.Equal(ComposeService("postgres").Map("environment").Scalar("POSTGRES_PASSWORD_FILE"), environment.Scalar("BACKUP_PASSWORD_FILE"));
+        // The database's owner, never the superuser: a restored dump's COPY … TO PROGRAM is refused by the server.
+        Assert.Equal(["postgres-owner-password"], backup.Strings("secrets"));
+        Assert.Equal("/run/secrets/postgres-owner-password", environment.Scalar("BACKUP_PASSWORD_FILE"));
         foreach (var variable in new[] { "BACKUP_PASSWORD", "PGPASSWORD", "POSTGRES_PASSWORD" })
         {
             Assert.False(environment.Has(variable), $"{variable} is in the environment");
         }
-        Assert.Equal("./secrets/postgres-password", published.ProductionCompose.Map("secrets").Map("postgres-password").Scalar("file"));
+        Assert.Equal("./secrets/postgres-owner-password", published.ProductionCompose.Map("secrets").Map("postgres-owner-password").Scalar("file"));
 
         var service = Section(published.Compose.Files[ComposePublisher.ProductionFile], "  backup:");
         foreach (var secret in published.SecretValues)
         {
             Assert.DoesNotContain(secret, service);
         }
-        Assert.Equal(("postgres", "5432", "robbie", "cartrita"),
+        Assert.Equal(("postgres", "5432", "cartrita_owner", "cartrita"),
             (environment.Scalar("PGHOST"), environment.Scalar("PGPORT"), environment.Scalar("PGUSER"), environment.Scalar("PGDATABASE")));
     }
 
@@ -166,7 +166,7 @@ public sealed class BackupTests(PublishedCartrita published)
     }
 
     [Fact]
-    public void Kubernetes_backup_reads_the_password_from_the_postgres_Secret()
+    public void Kubernetes_backup_reads_the_owner_password_from_a_Secret_of_its_own()
     {
         var container = CronJob.Spec.JobTemplate.Spec.Template.Spec.Containers.Single();
 
@@ -174,15 +174,15 @@ public sealed class BackupTests(PublishedCartrita published)
         Assert.Equal("BACKUP_PASSWORD", password.Name);
         Assert.Null(password.Value);
         var reference = password.ValueFrom.SecretKeyRef;
-        Assert.Equal("postgres-password", reference.Key); // Secret keys are the parameters
-        // The Secret kustomize generates for postgres (its name with the content hash), not one of its own.
-        var secret = Objects.OfType<V1Secret>().Single(s => s.Metadata.Name.StartsWith("postgres-secrets-", StringComparison.Ordinal));
+        Assert.Equal("postgres-owner-password", reference.Key); // Secret keys are the parameters
+        // postgres's Secret holds the superuser's password only: the job has one of its own, with the owner's alone.
+        var secret = Objects.OfType<V1Secret>().Single(s => s.Metadata.Name.StartsWith("backup-secrets-", StringComparison.Ordinal));
         Assert.Equal(secret.Metadata.Name, reference.Name);
-        Assert.DoesNotContain(Objects.OfType<V1Secret>(), s => s.Metadata.Name.StartsWith("backup-", StringComparison.Ordinal));
+        Assert.Equal(["postgres-owner-password"], secret.Data.Keys);
 
         var environment = Objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name == "backup-env").Data;
         Assert.Equal(["BACKUP_DIR", "BACKUP_KEEP", "PGDATABASE", "PGHOST", "PGPORT", "PGUSER"], environment.Keys.Order(StringComparer.Ordinal));
-        Assert.Equal(("postgres", "cartrita", "7"), (environment["PGHOST"], environment["PGDATABASE"], environment["BACKUP_KEEP"]));
+        Assert.Equal(("postgres", "cartrita", "7", "cartrita_owner"), (environment["PGHOST"], environment["PGDATABASE"], environment["BACKUP_KEEP"], environment["PGUSER"]));
         foreach (var file in new[] { "backup.yaml", "backup.sh", "kustomization.yaml" })
         {
             foreach (var value in published.SecretValues)
@@ -286,11 +286,23 @@ public sealed class BackupTests(PublishedCartrita published)
     [InlineData("backup:\n  database: plaindb\n", "Password of 'plaindb' must be one secret parameter")]
     [InlineData("backup:\n  database: catalogdb\n  name: pg\n", "name 'pg' is already a resource")]
     [InlineData("backup:\n  database: catalogdb\n  keep: 0\n", "keep must be at least 1")]
+    [InlineData("backup:\n  database: catalogdb\n  user: owner\n", "'user' needs 'passwordParameter'")]
+    [InlineData("backup:\n  database: catalogdb\n  user: owner\n  passwordParameter: nothing\n", "passwordParameter 'nothing' is not a parameter")]
+    [InlineData("backup:\n  database: catalogdb\n  user: owner\n  passwordParameter: pg-user\n", "passwordParameter 'pg-user' must be a secret parameter")]
     public void A_backup_that_cannot_work_is_an_error(string profile, string message)
     {
         var error = Assert.Throws<PublishingException>(() => Plan(profile));
 
         Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void The_backup_may_act_as_a_role_of_its_own_instead_of_the_connection_strings_user()
+    {
+        var plan = Plan("backup:\n  database: catalogdb\n  user: catalog_owner\n  passwordParameter: owner-password\n");
+
+        string Variable(string name) => plan.Backup!.Workload.Environment.Single(v => v.Name == name).Value.ToString();
+        Assert.Equal(("catalog_owner", "{owner-password.value}", "catalogdb"), (Variable("PGUSER"), Variable("BACKUP_PASSWORD"), Variable("PGDATABASE")));
     }
 
     private static DeploymentPlan Plan(string profile) => DeploymentPlan.Create(
@@ -301,6 +313,9 @@ public sealed class BackupTests(PublishedCartrita published)
         { "resources": {
             "pg-password": { "type": "parameter.v0", "value": "{pg-password.inputs.value}",
               "inputs": { "value": { "type": "string", "secret": true, "default": { "generate": { "minLength": 22 } } } } },
+            "owner-password": { "type": "parameter.v0", "value": "{owner-password.inputs.value}",
+              "inputs": { "value": { "type": "string", "secret": true } } },
+            "pg-user": { "type": "parameter.v0", "value": "{pg-user.inputs.value}", "inputs": { "value": { "type": "string" } } },
             "pg": { "type": "container.v0", "image": "docker.io/library/postgres:17.0",
               "connectionString": "Host={pg.bindings.tcp.host};Port={pg.bindings.tcp.port};Username=postgres;Password={pg-password.value}",
               "volumes": [ { "name": "pg-data", "target": "/var/lib/postgresql/data", "readOnly": false } ],

@@ -11,7 +11,8 @@ public sealed class ComposeTests(PublishedCartrita published)
 
     /// <summary>The manifest's secret parameters: the only secret files.</summary>
     internal static readonly string[] Parameters =
-        ["postgres-password", "redis-password", "jwt-secret", "cartrita-api-key", "openai-api-key", "anthropic-api-key", "deepgram-api-key"];
+        ["postgres-password", "postgres-owner-password", "postgres-app-password", "redis-password", "jwt-secret", "cartrita-api-key",
+         "openai-api-key", "anthropic-api-key", "deepgram-api-key", "admin-password", "metrics-token"];
 
     private YamlMappingNode Service(string name) => published.ProductionCompose.Map("services").Map(name);
 
@@ -131,8 +132,20 @@ public sealed class ComposeTests(PublishedCartrita published)
     public void Only_the_frontend_and_the_orchestrator_publish_ports()
     {
         // On loopback unless the deployment sets CARTRITA_BIND_ADDRESS (documented in .env.example and deploy/README.md).
-        Assert.Equal(["${CARTRITA_BIND_ADDRESS:-127.0.0.1}:${AI_ORCHESTRATOR_PORT:-8000}:8000"], Service("ai-orchestrator").Strings("ports"));
+        // The orchestrator (proxied) has its own setting: opening the frontend with CARTRITA_BIND_ADDRESS=0.0.0.0 must not
+        // open the API on every interface too (issue 17).
+        Assert.Equal(["${AI_ORCHESTRATOR_BIND_ADDRESS:-127.0.0.1}:${AI_ORCHESTRATOR_PORT:-8000}:8000"], Service("ai-orchestrator").Strings("ports"));
         Assert.Equal(["${CARTRITA_BIND_ADDRESS:-127.0.0.1}:${FRONTEND_PORT:-3000}:3000"], Service("frontend").Strings("ports"));
+        Assert.Contains("AI_ORCHESTRATOR_BIND_ADDRESS=", published.Compose.Files[ComposePublisher.EnvExampleFile].Split('\n'));
+        // Every published port of every file has a host address, and its default is loopback.
+        foreach (var file in new[] { published.ProductionCompose, published.DevelopmentCompose })
+        {
+            foreach (var service in file.Map("services").Keys().Where(s => file.Map("services").Map(s).Has("ports")))
+            {
+                Assert.All(file.Map("services").Map(service).Strings("ports"),
+                    port => Assert.Matches(@"^(127\.0\.0\.1|\$\{[A-Z_]+_BIND_ADDRESS:-127\.0\.0\.1\}):", port));
+            }
+        }
         foreach (var name in new[] { "postgres", "redis", "migrations", "backup" })
         {
             Assert.False(Service(name).Has("ports"), $"{name} publishes a port");
@@ -151,6 +164,40 @@ public sealed class ComposeTests(PublishedCartrita published)
         var orchestrator = Service("ai-orchestrator").Map("environment");
         Assert.Equal("production", orchestrator.Scalar("CARTRITA_ENV"));
         Assert.Equal("8000", orchestrator.Scalar("PORT"));
+        // The browser's origin is the frontend's public address, not its in-network one; forwarded headers only from a
+        // configured proxy.
+        Assert.Equal("${CARTRITA_PUBLIC_URL:-http://localhost:3000}", orchestrator.Scalar("CORS_ALLOW_ORIGINS"));
+        Assert.Equal("${CARTRITA_TRUSTED_PROXIES:-}", orchestrator.Scalar("TRUSTED_PROXIES"));
+        Assert.Equal("admin", orchestrator.Scalar("CARTRITA_ADMIN_USER"));
+    }
+
+    /// <summary>
+    /// Issue 17, database roles: the superuser's password reaches the migration worker only; the orchestrator connects as
+    /// cartrita_app, the backup job as cartrita_owner.
+    /// </summary>
+    [Fact]
+    public void Only_the_migrations_get_the_superuser_password_and_the_orchestrator_is_the_app_role()
+    {
+        var services = published.ProductionCompose.Map("services");
+        foreach (var name in services.Keys())
+        {
+            var service = services.Map(name);
+            var secrets = service.Has("secrets") ? service.Strings("secrets") : [];
+            var getsSuperuser = secrets.Contains("postgres-password");
+            Assert.True(getsSuperuser == (name is "migrations" or "postgres"), $"{name} {(getsSuperuser ? "gets" : "does not get")} postgres-password");
+        }
+        Assert.Equal(["postgres-app-password"], Service("ai-orchestrator").Strings("secrets").Where(s => s.StartsWith("postgres", StringComparison.Ordinal)));
+        var shim = Service("ai-orchestrator").Strings("entrypoint")[2];
+        Assert.Contains("\"DATABASE_URL=postgresql://cartrita_app:$$(u \"$$p", shim);
+        Assert.DoesNotContain("robbie", shim);
+        Assert.DoesNotContain("ConnectionStrings__cartrita", shim);
+
+        var migrations = Service("migrations").Strings("entrypoint")[2];
+        Assert.Contains("\"ConnectionStrings__cartrita=Host=postgres;Port=5432;Username=cartrita_owner;Password=$$p", migrations);
+        Assert.Contains("\"ConnectionStrings__postgres-admin=Host=postgres;Port=5432;Username=robbie;Password=$$p", migrations);
+        Assert.Equal(["postgres-app-password", "postgres-owner-password", "postgres-password"], Service("migrations").Strings("secrets"));
+        // Only the one name sh cannot export (a hyphen) goes through env's arguments; the rest is exported.
+        Assert.Matches("; export \"ConnectionStrings__cartrita=[^;]*;[^;]*;[^;]*;[^;]*;[^;]*\" \"CARTRITA_DB_OWNER_PASSWORD=\\$\\$p\\d\" \"CARTRITA_DB_APP_PASSWORD=\\$\\$p\\d\"; exec env \"ConnectionStrings__postgres-admin=", migrations);
     }
 
     [Fact]

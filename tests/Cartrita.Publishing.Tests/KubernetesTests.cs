@@ -25,7 +25,7 @@ public sealed class KubernetesTests(PublishedCartrita published)
         var result = Repo.ValidateKubernetes(published.KustomizeOutput);
 
         Assert.True(result.ExitCode == 0, result.Output);
-        Assert.Contains("35 of 35 Kubernetes documents valid", result.Stdout);
+        Assert.Contains("36 of 36 Kubernetes documents valid", result.Stdout); // with the backup job's own Secret (the owner's password)
     }
 
     [Fact]
@@ -140,10 +140,42 @@ public sealed class KubernetesTests(PublishedCartrita published)
         var orchestrator = Single<V1Deployment>("ai-orchestrator").Spec.Template.Spec;
         var init = Assert.Single(orchestrator.InitContainers);
         Assert.Equal(("migrations", "cartrita/migrations:latest"), (init.Name, init.Image));
-        Assert.Contains(init.Env, e => e.Name == "CARTRITA_PASSWORD" && e.ValueFrom.SecretKeyRef.Name.StartsWith("migrations-secrets-", StringComparison.Ordinal));
-        // The connection string is built in the pod from the mounted Secret (its keys are the parameters).
-        Assert.Contains("\"ConnectionStrings__cartrita=Host=postgres;Port=5432;Username=robbie;Password=$p0;Database=cartrita\"", init.Command[2]);
+        Assert.Contains(init.Env, e => e.Name == "CARTRITA_DB_OWNER_PASSWORD" && e.ValueFrom.SecretKeyRef.Name.StartsWith("migrations-secrets-", StringComparison.Ordinal));
+        // The connection strings are built in the pod from the mounted Secret (its keys are the parameters): the owner's to
+        // migrate, the superuser's to create the roles.
+        Assert.Contains("\"ConnectionStrings__cartrita=Host=postgres;Port=5432;Username=cartrita_owner;Password=$p1;Database=cartrita\"", init.Command[2]);
+        Assert.Contains("\"ConnectionStrings__postgres-admin=Host=postgres;Port=5432;Username=robbie;Password=$p0\"", init.Command[2]);
         Assert.Contains(init.VolumeMounts, m => m.MountPath == "/run/secrets" && m.ReadOnlyProperty == true);
+    }
+
+    /// <summary>
+    /// Issue 17, database roles: the superuser's password is in the migrations' Secret only (the Job, and the same worker
+    /// as the orchestrator's init container), and a container that does not run the worker never sees it; the orchestrator
+    /// connects as cartrita_app, the backup CronJob as cartrita_owner.
+    /// </summary>
+    [Fact]
+    public void Only_the_migration_worker_gets_the_superuser_password_and_the_orchestrator_is_the_app_role()
+    {
+        var secrets = Objects.OfType<V1Secret>().ToList();
+        Assert.Equal(["migrations-secrets", "postgres-secrets"],
+            secrets.Where(s => s.Data.ContainsKey("postgres-password")).Select(s => s.Metadata.Name[..s.Metadata.Name.LastIndexOf('-')]).Order(StringComparer.Ordinal));
+        foreach (var (name, pod) in Pods())
+        {
+            var mounted = (pod.Volumes ?? []).Where(v => v.Secret is not null).ToDictionary(v => v.Name, v => v.Secret.SecretName);
+            foreach (var container in pod.Containers.Concat(pod.InitContainers ?? []))
+            {
+                var secretNames = (container.Env ?? []).Where(e => e.ValueFrom?.SecretKeyRef is not null).Select(e => e.ValueFrom.SecretKeyRef.Name)
+                    .Concat((container.VolumeMounts ?? []).Where(m => mounted.ContainsKey(m.Name)).Select(m => mounted[m.Name]));
+                var superuser = secretNames.Any(s => secrets.Single(x => x.Metadata.Name == s).Data.ContainsKey("postgres-password"));
+                Assert.True(superuser == (container.Name is "migrations" or "postgres"), $"{name}/{container.Name} {(superuser ? "gets" : "does not get")} the superuser's password");
+            }
+        }
+
+        var orchestrator = Single<V1Deployment>("ai-orchestrator").Spec.Template.Spec.Containers.Single();
+        Assert.Contains("\"DATABASE_URL=postgresql://cartrita_app:$(u \"$p", orchestrator.Command[2]);
+        Assert.DoesNotContain("robbie", orchestrator.Command[2]);
+        var backupEnvironment = Objects.OfType<V1ConfigMap>().Single(c => c.Metadata.Name.StartsWith("backup-env", StringComparison.Ordinal));
+        Assert.Equal("cartrita_owner", backupEnvironment.Data["PGUSER"]);
     }
 
     [Fact]
@@ -209,13 +241,20 @@ public sealed class KubernetesTests(PublishedCartrita published)
         Assert.Equal(["ai-orchestrator"], EgressTo(policies, "frontend"));
         Assert.Equal(["postgres"], EgressTo(policies, "backup"));
 
-        // External bindings accept traffic from outside; the data stores do not.
+        // The frontend's binding accepts traffic from outside (an ingress controller, a load balancer); nothing else does.
+        // The orchestrator is proxied (issue 17: a rule with only `ports:` let any pod or address in): the frontend's pods,
+        // and the namespaces the profile names (none by default).
         Assert.Contains(policies["frontend-ingress"].Spec.Ingress, r => r.FromProperty is null && r.Ports.Single().Port.Value == "3000");
-        Assert.Contains(policies["ai-orchestrator-ingress"].Spec.Ingress, r => r.FromProperty is null);
-        Assert.DoesNotContain(policies["postgres-ingress"].Spec.Ingress, r => r.FromProperty is null);
-        Assert.DoesNotContain(policies["redis-ingress"].Spec.Ingress, r => r.FromProperty is null);
-        // Only the orchestrator may call the internet (AI providers).
-        Assert.Contains(policies["ai-orchestrator-egress"].Spec.Egress, r => r.To.Any(t => t.IpBlock?.Cidr == "0.0.0.0/0"));
+        foreach (var policy in policies.Values.Where(p => p.Metadata.Name != "frontend-ingress"))
+        {
+            Assert.All(policy.Spec.Ingress ?? [], r => Assert.True(r.FromProperty is { Count: > 0 }, $"{policy.Metadata.Name} has a rule open to any source"));
+        }
+        Assert.Equal([["frontend"]], policies["ai-orchestrator-ingress"].Spec.Ingress.Select(r => r.FromProperty.Select(p => p.PodSelector.MatchLabels["app.kubernetes.io/name"]).ToList()));
+        // Only the orchestrator may call the internet (AI providers), and not the cloud's metadata service (node
+        // credentials at 169.254.169.254) nor private or shared address space.
+        var internet = policies["ai-orchestrator-egress"].Spec.Egress.SelectMany(r => r.To).Single(t => t.IpBlock is not null).IpBlock;
+        Assert.Equal("0.0.0.0/0", internet.Cidr);
+        Assert.Equal(["10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16"], internet.Except.Order(StringComparer.Ordinal));
         Assert.DoesNotContain(policies.Values.Where(p => p.Metadata.Name != "ai-orchestrator-egress").SelectMany(p => p.Spec.Egress ?? []),
             r => r.To.Any(t => t.IpBlock is not null));
     }

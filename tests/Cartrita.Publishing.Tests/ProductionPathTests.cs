@@ -17,6 +17,7 @@ public sealed class ProductionPathTests(PublishedCartrita published)
 {
     // Everything a shell or a URL could trip over.
     private const string Password = "p@ss w/rd:é\"$x'\\`%;~";
+    private const string OwnerPassword = "0wn&r p@ss=\"$y'\\`%;~";
     private const string RedisPassword = "r&d?s#=+";
 
     [Theory]
@@ -28,7 +29,11 @@ public sealed class ProductionPathTests(PublishedCartrita published)
         try
         {
             var publisher = new Publisher(Repo.Path("aspire-manifest.json"), Repo.Path(PublishedCartrita.Profile),
-                new Dictionary<string, string> { ["POSTGRES_PASSWORD"] = Password, ["REDIS_PASSWORD"] = RedisPassword, ["JWT_SECRET"] = "j" + new string('w', 40) },
+                new Dictionary<string, string>
+                {
+                    ["POSTGRES_PASSWORD"] = "superuser-" + Password, ["POSTGRES_APP_PASSWORD"] = Password, ["POSTGRES_OWNER_PASSWORD"] = OwnerPassword,
+                    ["REDIS_PASSWORD"] = RedisPassword, ["JWT_SECRET"] = "j" + new string('w', 40),
+                },
                 useDeploymentInputs: false);
             var compose = publisher.Compose(Path.Combine(directory, "compose"));
             var kubernetes = publisher.Kubernetes(Path.Combine(directory, "k8s"));
@@ -46,14 +51,24 @@ public sealed class ProductionPathTests(PublishedCartrita published)
             {
                 var (environment, pid, shellPid) = RunShim(shell, script, secrets);
 
-                Assert.Equal($"postgresql://robbie:{Uri.EscapeDataString(Password)}@postgres:5432/cartrita", environment["DATABASE_URL"]);
+                Assert.Equal($"postgresql://cartrita_app:{Uri.EscapeDataString(Password)}@postgres:5432/cartrita", environment["DATABASE_URL"]);
                 Assert.Equal($"redis://:{Uri.EscapeDataString(RedisPassword)}@redis:6379/0", environment["REDIS_URL"]);
-                Assert.Equal($"Host=postgres;Port=5432;Username=robbie;Password={Password};Database=cartrita", environment["ConnectionStrings__cartrita"]);
+                Assert.False(environment.ContainsKey("ConnectionStrings__cartrita"), "the orchestrator gets a database connection string besides DATABASE_URL");
                 Assert.Equal(all ? "j" + new string('w', 40) : null, environment.GetValueOrDefault("JWT_SECRET_KEY"));
                 Assert.Equal(all ? "" : null, environment.GetValueOrDefault("OPENAI_API_KEY"));
                 // exec all the way: the image's command is the process the runtime started (PID 1 in a container).
                 Assert.Equal(pid, shellPid);
             }
+
+            // The migration worker: its owner and superuser connection strings, one of them through `exec env` (a name
+            // with a hyphen), still exec'd all the way.
+            var migrationsScript = PublishedCartrita.Load(Path.Combine(compose.Directory, ComposePublisher.ProductionFile))
+                .Map("services").Map("migrations").Strings("entrypoint")[2].Replace("$$", "$", StringComparison.Ordinal);
+            var (migrations, migrationsPid, migrationsShellPid) = RunShim(shell, migrationsScript, Path.Combine(compose.Directory, "secrets"));
+            Assert.Equal($"Host=postgres;Port=5432;Username=cartrita_owner;Password={OwnerPassword};Database=cartrita", migrations["ConnectionStrings__cartrita"]);
+            Assert.Equal($"Host=postgres;Port=5432;Username=robbie;Password=superuser-{Password}", migrations["ConnectionStrings__postgres-admin"]);
+            Assert.Equal((OwnerPassword, Password), (migrations["CARTRITA_DB_OWNER_PASSWORD"], migrations["CARTRITA_DB_APP_PASSWORD"]));
+            Assert.Equal(migrationsPid, migrationsShellPid);
         }
         finally
         {
@@ -61,12 +76,14 @@ public sealed class ProductionPathTests(PublishedCartrita published)
         }
     }
 
-    /// <summary>Runs the wrapper with its secrets read from <paramref name="secrets"/>, then a shell printing its PID and environment.</summary>
+    /// <summary>Runs the wrapper with its secrets read from <paramref name="secrets"/>, then a probe printing its PID and environment.</summary>
     private static (Dictionary<string, string> Environment, int Pid, int ShellPid) RunShim(string shell, string script, string secrets)
     {
         var start = new ProcessStartInfo(shell) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // The probe prints its PID and environment itself: a shell would drop variables whose names it cannot hold
+        // (ConnectionStrings__postgres-admin), which the real command (dotnet) does get.
         foreach (var argument in (string[])["-c", script.Replace("/run/secrets/", secrets + "/", StringComparison.Ordinal), "ai-orchestrator",
-                     "/bin/sh", "-c", "echo $$; env -0"])
+                     "/usr/bin/python3", "-c", "import os, sys; sys.stdout.write(f'{os.getpid()}\\n' + ''.join(f'{k}={v}\\0' for k, v in os.environ.items()))"])
         {
             start.ArgumentList.Add(argument);
         }

@@ -57,10 +57,13 @@ public sealed class PublishedCartrita : IDisposable
         [.. Compose.SecretFiles.Values.Concat(Kubernetes.SecretFiles.Values).Where(v => v.Length > 0).Distinct()];
 
     /// <summary>Parses a YAML file into its root mapping.</summary>
-    public static YamlMappingNode Load(string path)
+    public static YamlMappingNode Load(string path) => Parse(File.ReadAllText(path));
+
+    /// <summary>Parses YAML text into its root mapping.</summary>
+    public static YamlMappingNode Parse(string yaml)
     {
         var stream = new YamlStream();
-        using var reader = new StringReader(File.ReadAllText(path));
+        using var reader = new StringReader(yaml);
         stream.Load(reader);
         return (YamlMappingNode)stream.Documents[0].RootNode;
     }

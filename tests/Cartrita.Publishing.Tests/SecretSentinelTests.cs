@@ -9,6 +9,10 @@ public sealed class SecretSentinelTests
     private static readonly Dictionary<string, string> Sentinels = new()
     {
         ["postgres-password"] = "SENTINEL-pg-password-7f3a9c21e4b8d605",
+        ["postgres-owner-password"] = "SENTINEL-pg-owner-password-2d9e4c7a1b",
+        ["postgres-app-password"] = "SENTINEL-pg-app-password-6b1f8d3e5c",
+        ["admin-password"] = "SENTINEL-admin-password-4e7c2a9d0f",
+        ["metrics-token"] = "SENTINEL-metrics-token-8c3b6e1d7a",
         ["redis-password"] = "SENTINEL-redis-password-0c4e8a2b9d1f",
         ["jwt-secret"] = "SENTINEL-jwt-secret-5b2d8e1f4a7c9b3e6d0a",
         ["cartrita-api-key"] = "SENTINEL-api-key-9e8d7c6b5a4f3e2d1c0b",

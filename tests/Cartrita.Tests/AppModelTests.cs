@@ -79,8 +79,10 @@ public sealed class AppModelTests
         var parameters = builder.Resources.OfType<ParameterResource>().ToDictionary(p => p.Name);
 
         Assert.False(parameters["postgres-user"].Secret);
+        Assert.False(parameters["admin-user"].Secret);
         Assert.All(
-            ["postgres-password", "jwt-secret", "cartrita-api-key", "openai-api-key", "anthropic-api-key", "deepgram-api-key"],
+            ["postgres-password", "postgres-owner-password", "postgres-app-password", "jwt-secret", "cartrita-api-key", "openai-api-key",
+             "anthropic-api-key", "deepgram-api-key", "admin-password", "metrics-token"],
             name => Assert.True(parameters[name].Secret, $"{name} should be secret"));
     }
 
@@ -100,6 +102,57 @@ public sealed class AppModelTests
         Assert.EndsWith("/0", environment["REDIS_URL"]);
         Assert.Equal("{jwt-secret.value}", environment["JWT_SECRET_KEY"]);
         Assert.Equal("production", environment["CARTRITA_ENV"]);
+        Assert.Equal("{admin-user.value}", environment["CARTRITA_ADMIN_USER"]);
+        Assert.Equal("{admin-password.value}", environment["CARTRITA_ADMIN_PASSWORD"]);
+        Assert.Equal("{metrics-token.value}", environment["METRICS_TOKEN"]);
+        // The browser's origin: the frontend's address (a deployment profile puts the public one in its place).
+        Assert.Equal("{frontend.bindings.http.url}", environment["CORS_ALLOW_ORIGINS"]);
+        // The frontend on loopback is a trusted proxy when the AppHost runs the stack, not in what it publishes.
+        Assert.False(environment.ContainsKey("TRUSTED_PROXIES"));
+    }
+
+    /// <summary>Issue 17: every service connected as the superuser; now the orchestrator is cartrita_app, and only the migration worker has the superuser.</summary>
+    [Fact]
+    public async Task The_orchestrator_connects_as_cartrita_app_and_only_the_migration_worker_gets_the_superuser()
+    {
+        await using var builder = await PublishModeAsync();
+        var orchestrator = await PublishedEnvironmentAsync(Get(builder, "ai-orchestrator"));
+
+        // (aspire-manifest.json shows the password percent-encoded: {postgres-app-password-uri-encoded.value}.)
+        Assert.StartsWith("postgresql://cartrita_app:{postgres-app-password", orchestrator["DATABASE_URL"]);
+        Assert.EndsWith("@{postgres.bindings.tcp.host}:{postgres.bindings.tcp.port}/cartrita", orchestrator["DATABASE_URL"]);
+        Assert.DoesNotContain(orchestrator, variable => variable.Key.StartsWith("ConnectionStrings__cartrita", StringComparison.Ordinal) || variable.Key.StartsWith("CARTRITA_PASSWORD", StringComparison.Ordinal));
+
+        var migrations = await PublishedEnvironmentAsync(Get(builder, "migrations"));
+        Assert.Equal("{postgres.connectionString}", migrations["ConnectionStrings__postgres-admin"]);
+        Assert.Equal("Host={postgres.bindings.tcp.host};Port={postgres.bindings.tcp.port};Username=cartrita_owner;Password={postgres-owner-password.value};Database=cartrita",
+            migrations["ConnectionStrings__cartrita"]);
+        Assert.Equal(("{postgres-owner-password.value}", "{postgres-app-password.value}"), (migrations["CARTRITA_DB_OWNER_PASSWORD"], migrations["CARTRITA_DB_APP_PASSWORD"]));
+
+        string[] superuser = ["{postgres-password", "{postgres.connectionString}", "{cartrita.connectionString}", "{postgres-user"];
+        foreach (var resource in builder.Resources.Where(r => r.Name != "migrations" && r is IResourceWithEnvironment && r is not PostgresServerResource))
+        {
+            var environment = await PublishedEnvironmentAsync(resource);
+            Assert.DoesNotContain(environment, variable => superuser.Any(marker => variable.Value.Contains(marker, StringComparison.Ordinal)));
+        }
+    }
+
+    [Fact]
+    public async Task In_run_mode_the_orchestrator_trusts_the_frontend_on_loopback_and_accepts_its_origin()
+    {
+        await using var builder = await RunModeAsync();
+        var values = new Dictionary<string, object>();
+        var orchestrator = Get(builder, "ai-orchestrator");
+        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Run), orchestrator, values);
+        foreach (var callback in orchestrator.Annotations.OfType<EnvironmentCallbackAnnotation>())
+        {
+            await callback.Callback(context);
+        }
+
+        Assert.Equal("127.0.0.1", values["TRUSTED_PROXIES"]);
+        Assert.Equal("frontend", Assert.IsType<EndpointReference>(values["CORS_ALLOW_ORIGINS"]).Resource.Name);
+        var url = Assert.IsAssignableFrom<IManifestExpressionProvider>(values["DATABASE_URL"]).ValueExpression;
+        Assert.StartsWith("postgresql://cartrita_app:", url);
     }
 
     [Fact]

@@ -7,7 +7,10 @@ using Npgsql;
 
 namespace Cartrita.Tests;
 
-/// <summary>Backup, restore, reset and doctor against the real stack (PostgreSQL + pgvector as a local process).</summary>
+/// <summary>
+/// Backup, restore, reset and doctor against the real stack (PostgreSQL + pgvector as a local process), acting as the
+/// database's owner (cartrita_owner) as the commands do; the published backup.sh against the same server.
+/// </summary>
 [Collection(StackCollection.Name)]
 public sealed class OperationsTests(StackFixture stack)
 {
@@ -25,9 +28,15 @@ public sealed class OperationsTests(StackFixture stack)
         return await commands.ExecuteCommandAsync(resource, command, timeout.Token);
     }
 
+    /// <summary>The database as its owner, from the stack state the AppHost writes (what `./cartrita backup` reads).</summary>
+    private string OwnerConnectionString =>
+        StackState.Read(stack.DataDirectory)?.Database ?? throw new InvalidOperationException("the stack wrote no run/stack.json");
+
     private async Task<NpgsqlConnection> OpenAsync()
     {
-        var connection = new NpgsqlConnection(await stack.App.GetConnectionStringAsync("cartrita"));
+        // As the owner, like the migrations: objects the superuser created would be the one thing a backup (as the owner)
+        // cannot read.
+        var connection = new NpgsqlConnection(OwnerConnectionString);
         await connection.OpenAsync();
         return connection;
     }
@@ -75,6 +84,16 @@ public sealed class OperationsTests(StackFixture stack)
         var backup = await RunCommandAsync("postgres", "backup");
         Assert.True(backup.Success, backup.Message);
         Assert.Contains("Backup written: cartrita_", backup.Message);
+        // Owner-only, in an owner-only folder, with its checksum (issue 17).
+        var written = new DirectoryInfo(BackupDirectory).GetFiles("cartrita_*.sql.gz").MaxBy(file => file.Name)!;
+        var checksum = await File.ReadAllTextAsync(written.FullName + ".sha256");
+        Assert.Equal($"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(written.FullName)))}  {written.Name}\n", checksum);
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, written.UnixFileMode);
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(written.FullName + ".sha256"));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, new DirectoryInfo(BackupDirectory).UnixFileMode);
+        }
 
         await ExecuteAsync("DELETE FROM ops_probe WHERE id % 3 = 0; UPDATE ops_probe SET payload = 'changed' WHERE id < 50; INSERT INTO ops_probe VALUES (9999, 'new', '[1,1,1]');");
         Assert.NotEqual(atBackup, await ProbeChecksumAsync());
@@ -106,8 +125,8 @@ public sealed class OperationsTests(StackFixture stack)
         var good = new DirectoryInfo(BackupDirectory).GetFiles("cartrita_*.sql.gz").MaxBy(file => file.Name)!;
         var bytes = await File.ReadAllBytesAsync(good.FullName);
         var damaged = damage == "cut in half" ? bytes[..(bytes.Length / 2)] : TruncatedDump(bytes);
-        var badPath = Path.Combine(BackupDirectory, "cartrita_29991231_235959.sql.gz"); // sorts newest: "latest"
-        await File.WriteAllBytesAsync(badPath, damaged);
+        // Damaged as it was written (its checksum matches): the content checks refuse it.
+        var badPath = await WriteLatestAsync(damaged);
         try
         {
             var restore = await RunCommandAsync("postgres", "restore-latest");
@@ -118,8 +137,188 @@ public sealed class OperationsTests(StackFixture stack)
         }
         finally
         {
-            File.Delete(badPath);
+            DeleteBackup(badPath);
         }
+    }
+
+    [Fact]
+    public async Task A_backup_changed_after_it_was_written_or_without_its_checksum_is_refused()
+    {
+        await CreateProbeAsync();
+        var backup = await RunCommandAsync("postgres", "backup");
+        Assert.True(backup.Success, backup.Message);
+        var before = await SnapshotAsync();
+        var good = await File.ReadAllBytesAsync(new DirectoryInfo(BackupDirectory).GetFiles("cartrita_*.sql.gz").MaxBy(file => file.Name)!.FullName);
+
+        var path = await WriteLatestAsync(good);
+        try
+        {
+            await File.AppendAllTextAsync(path, "\n"); // changed after its checksum was taken
+            var changed = await RunCommandAsync("postgres", "restore-latest");
+            File.Delete(path + ".sha256");
+            var unverified = await RunCommandAsync("postgres", "restore-latest");
+
+            Assert.False(changed.Success);
+            Assert.Contains("does not match its checksum", changed.Message);
+            Assert.False(unverified.Success);
+            Assert.Contains("has no checksum file", unverified.Message);
+            Assert.Contains("--no-verify", unverified.Message);
+            Assert.Equal(before, await SnapshotAsync());
+        }
+        finally
+        {
+            DeleteBackup(path);
+        }
+    }
+
+    /// <summary>
+    /// Issue 17, the attack: a crafted backup whose psql meta-command (\!) or server program (COPY … TO PROGRAM) ran as the
+    /// client's and the server's OS users before the restore failed. Each is refused, the command never runs (its file is
+    /// not created), the live database is untouched and no scratch database is left.
+    /// </summary>
+    [Theory]
+    [InlineData("\\! touch {0}", "psql meta-command \\!")]
+    [InlineData("COPY (SELECT 1) TO PROGRAM 'touch {0}';", "pg_execute_server_program")]
+    [InlineData("SELECT 1; \\! touch {0}", "backslash commands are restricted")]
+    public async Task A_crafted_backup_cannot_run_a_command_and_the_live_database_is_untouched(string payload, string refusal)
+    {
+        await CreateProbeAsync();
+        var backup = await RunCommandAsync("postgres", "backup");
+        Assert.True(backup.Success, backup.Message);
+        var before = await SnapshotAsync();
+        var marker = $"/tmp/pwned-{Guid.NewGuid():N}";
+        var path = await WriteLatestAsync(Crafted(string.Format(System.Globalization.CultureInfo.InvariantCulture, payload, marker)));
+        try
+        {
+            var dashboard = await RunCommandAsync("postgres", "restore-latest");
+            var (exitCode, output) = await RunOperationsAsync("restore", path);
+
+            Assert.False(dashboard.Success);
+            Assert.Contains(refusal, dashboard.Message);
+            Assert.Equal(1, exitCode);
+            Assert.Contains(refusal, output);
+            Assert.False(File.Exists(marker), $"the crafted backup ran its command ({marker} exists)");
+            NpgsqlConnection.ClearAllPools();
+            Assert.Equal(before, await SnapshotAsync());
+            await using var connection = await OpenAsync();
+            await using var leftovers = new NpgsqlCommand("SELECT count(*) FROM pg_database WHERE datname LIKE 'cartrita\\_restore\\_%'", connection);
+            Assert.Equal(0L, (long)(await leftovers.ExecuteScalarAsync())!);
+        }
+        finally
+        {
+            DeleteBackup(path);
+            File.Delete(marker);
+        }
+    }
+
+    /// <summary>The published backup.sh (the Compose service, the CronJob) against the same server, as the owner.</summary>
+    [Fact]
+    public async Task The_published_backup_script_backs_up_and_restores_as_the_owner_and_refuses_the_attack()
+    {
+        await CreateProbeAsync();
+        var before = await ProbeChecksumAsync();
+        var directory = TestStack.CreateDataDirectory();
+        var marker = $"/tmp/pwned-{Guid.NewGuid():N}";
+        try
+        {
+            var backup = await RunBackupScriptAsync(directory);
+            Assert.True(backup.ExitCode == 0, backup.Output);
+            var name = Directory.GetFiles(directory, "cartrita_*.sql.gz").Select(Path.GetFileName).Single()!;
+            Assert.True(File.Exists(Path.Combine(directory, name + ".sha256")));
+
+            await ExecuteAsync("DELETE FROM ops_probe");
+            // The owner swaps: it ends the app's sessions, not a superuser's; this process's idle pooled ones are closed here.
+            NpgsqlConnection.ClearAllPools();
+            var restore = await RunBackupScriptAsync(directory, "restore", name);
+            Assert.True(restore.ExitCode == 0, restore.Output);
+            NpgsqlConnection.ClearAllPools();
+            Assert.Equal(before, await ProbeChecksumAsync());
+
+            var crafted = Path.Combine(directory, "cartrita_29991231_235959.sql.gz");
+            await File.WriteAllBytesAsync(crafted, Crafted($"COPY (SELECT 1) TO PROGRAM 'touch {marker}';", await File.ReadAllBytesAsync(Path.Combine(directory, name))));
+            await File.WriteAllTextAsync(crafted + ".sha256", $"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(crafted)))}  {Path.GetFileName(crafted)}\n");
+            var attack = await RunBackupScriptAsync(directory, "restore", Path.GetFileName(crafted));
+            Assert.Equal(1, attack.ExitCode);
+            Assert.Contains("pg_execute_server_program", attack.Output);
+            Assert.False(File.Exists(marker), "the crafted backup ran its program on the server");
+            NpgsqlConnection.ClearAllPools();
+            Assert.Equal(before, await ProbeChecksumAsync());
+        }
+        finally
+        {
+            // The swap keeps the replaced database (closed) for the operator to drop.
+            await using (var connection = await OpenAsync())
+            {
+                await using var kept = new NpgsqlCommand("SELECT datname FROM pg_database WHERE datname LIKE 'cartrita\\_before\\_restore\\_%'", connection);
+                var names = new List<string>();
+                await using (var reader = await kept.ExecuteReaderAsync())
+                {
+                    while (await reader.ReadAsync())
+                    {
+                        names.Add(reader.GetString(0));
+                    }
+                }
+                foreach (var old in names)
+                {
+                    await using var drop = new NpgsqlCommand($"DROP DATABASE \"{old}\"", connection);
+                    await drop.ExecuteNonQueryAsync();
+                }
+            }
+            TestStack.DeleteDataDirectory(directory);
+            File.Delete(marker);
+        }
+    }
+
+    private Task<(int ExitCode, string Output)> RunBackupScriptAsync(string directory, params string[] arguments)
+    {
+        var owner = new NpgsqlConnectionStringBuilder(OwnerConnectionString);
+        return ChildProcess.RunAsync("sh", [Path.Combine(RepositoryRoot, "Cartrita.Publishing", "Deployment", "backup.sh"), .. arguments], TimeSpan.FromMinutes(2),
+            new Dictionary<string, string>
+            {
+                ["PATH"] = $"/usr/lib/postgresql/15/bin:{Environment.GetEnvironmentVariable("PATH")}",
+                ["PGHOST"] = owner.Host!,
+                ["PGPORT"] = owner.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["PGUSER"] = owner.Username!,
+                ["PGDATABASE"] = owner.Database!,
+                ["BACKUP_DIR"] = directory,
+                ["BACKUP_PASSWORD"] = owner.Password!,
+            });
+    }
+
+    private Task<(int ExitCode, string Output)> RunOperationsAsync(params string[] arguments) =>
+        RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "Cartrita.Operations.dll"), .. arguments, "--data-dir", stack.DataDirectory, "--backups", BackupDirectory]);
+
+    /// <summary>The newest real backup with <paramref name="line"/> put before its first statement, as an attacker would.</summary>
+    private byte[] Crafted(string line, byte[]? gzip = null)
+    {
+        gzip ??= File.ReadAllBytes(new DirectoryInfo(BackupDirectory).GetFiles("cartrita_2*.sql.gz")
+            .Where(file => !file.Name.StartsWith("cartrita_2999", StringComparison.Ordinal)).MaxBy(file => file.Name)!.FullName);
+        using var input = new GZipStream(new MemoryStream(gzip), CompressionMode.Decompress);
+        using var reader = new StreamReader(input);
+        var sql = reader.ReadToEnd();
+        Assert.Contains("\nSET statement_timeout = 0;\n", sql);
+        sql = sql.Replace("\nSET statement_timeout = 0;\n", $"\n{line}\nSET statement_timeout = 0;\n", StringComparison.Ordinal);
+        using var output = new MemoryStream();
+        using (var gzipOut = new GZipStream(output, CompressionLevel.Fastest))
+        {
+            gzipOut.Write(System.Text.Encoding.UTF8.GetBytes(sql));
+        }
+        return output.ToArray();
+    }
+
+    /// <summary>Writes <paramref name="gzip"/> as the newest backup ("latest"), with a checksum that matches it.</summary>
+    private async Task<string> WriteLatestAsync(byte[] gzip)
+    {
+        var path = Path.Combine(BackupDirectory, "cartrita_29991231_235959.sql.gz");
+        await File.WriteAllBytesAsync(path, gzip);
+        await File.WriteAllTextAsync(path + ".sha256", $"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(gzip))}  {Path.GetFileName(path)}\n");
+        return path;
+    }
+
+    private static void DeleteBackup(string path)
+    {
+        File.Delete(path);
+        File.Delete(path + ".sha256");
     }
 
     [Fact]
@@ -160,7 +359,8 @@ public sealed class OperationsTests(StackFixture stack)
         var dataDirectory = TestStack.CreateDataDirectory();
         new StackState
         {
-            Database = await stack.App.GetConnectionStringAsync("cartrita"),
+            Database = OwnerConnectionString,
+            DatabaseAdmin = await stack.App.GetConnectionStringAsync("cartrita"),
             Environment = "Development",
             AppHostProcessId = Environment.ProcessId,
         }.Write(dataDirectory);

@@ -70,7 +70,7 @@ public sealed class StackStateTests : IDisposable
     public static TheoryData<string> Refused => new()
     {
         "SchemaVersion=2", "SchemaVersion=-", "AppHostProcessId=0", "AppHostProcessId=-", "Environment=null", "Environment=\"\"",
-        "Redis=-", "Database=42", "Unknown=1",
+        "Redis=-", "Database=42", "DatabaseAdmin=7", "Unknown=1",
     };
 
     [Theory]
@@ -110,7 +110,8 @@ public sealed class StackStateTests : IDisposable
     {
         AppHostProcessId = processId,
         Environment = "Development",
-        Database = "Host=127.0.0.1;Port=5432;Username=cartrita_app;Password=p;Database=cartrita",
+        Database = "Host=127.0.0.1;Port=5432;Username=cartrita_owner;Password=p;Database=cartrita",
+        DatabaseAdmin = "Host=127.0.0.1;Port=5432;Username=robbie;Password=p;Database=cartrita",
         Redis = "127.0.0.1:6379,password=p",
     };
 

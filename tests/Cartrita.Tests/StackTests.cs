@@ -67,4 +67,19 @@ public sealed class StackTests(StackFixture stack)
         Assert.Contains("vector", extensions);
         Assert.Contains("uuid-ossp", extensions);
     }
+
+    /// <summary>Issue 17: the orchestrator connected as the superuser; its sessions are the app role's now.</summary>
+    [Fact]
+    public async Task The_orchestrators_database_sessions_are_the_app_role()
+    {
+        using var client = stack.App.CreateHttpClient("ai-orchestrator", "http");
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync("/health")).StatusCode); // reports the database: a session is open
+
+        await using var connection = new NpgsqlConnection(await stack.App.GetConnectionStringAsync("cartrita"));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT coalesce(array_agg(DISTINCT usename::text), '{}') FROM pg_stat_activity WHERE application_name = 'cartrita-ai-orchestrator'", connection);
+
+        Assert.Equal(["cartrita_app"], (string[])(await command.ExecuteScalarAsync())!);
+    }
 }

@@ -1,8 +1,8 @@
 """The published Compose stack, up for real on each engine, checked only through 127.0.0.1 ports and the engine.
 
 The tests run in file order on one stack per engine: up → hardening → health → chat/memory → stop → down, then an up
-with another postgres password is refused (volume kept) → down/up with the right one keeps the data → backup restores →
-teardown leaves nothing.
+with another postgres password is refused (volume kept) → down/up with the right one keeps the data → backup restores
+(as the database's owner, through the job's own checked restore) → teardown leaves nothing.
 """
 
 from __future__ import annotations
@@ -181,19 +181,21 @@ def test_down_then_up_keeps_the_data(stack, data):
     assert_memory_found(stack, data)
 
 
-# Restores the newest backup into a scratch database next to the live one and prints both databases' fingerprints.
+# Restores the newest backup with the job's own `restore` (checksum and content checks, loaded as the owner into a
+# scratch database cloned from the template, swapped in), then prints the fingerprints of the database it replaced
+# (kept as <db>_before_restore_<time>) and of the restored one, and drops the replaced one.
 RESTORE_AND_COMPARE = r"""
 set -eu
-export PGPASSWORD="$(cat /run/secrets/postgres-password)"
-file="$BACKUP_DIR/$1"
-createdb e2e_restore
-trap 'dropdb --if-exists e2e_restore' EXIT
-gunzip -c "$file" | psql -q -X -v ON_ERROR_STOP=1 --single-transaction -d e2e_restore >/dev/null
-for db in "$PGDATABASE" e2e_restore; do
+sh /opt/backup/backup.sh restore "$1" >&2
+export PGPASSWORD="$(cat "$BACKUP_PASSWORD_FILE")"
+previous=$(psql -X -At -d postgres -c "select datname from pg_database where datname like '${PGDATABASE}_before_restore_%' order by 1 desc limit 1")
+psql -X -q -d postgres -c "alter database \"$previous\" with allow_connections true"  # the restore closed it
+for db in "$previous" "$PGDATABASE"; do
   psql -X -At -d "$db" -c "select (select count(*) from conversations), (select count(*) from messages),
     (select count(*) from memories), (select md5(string_agg(id::text || content, ',' order by id)) from messages),
     (select md5(string_agg(embedding::text, ',' order by id)) from memories)"
 done
+psql -X -q -d postgres -c "drop database \"$previous\""
 """
 
 

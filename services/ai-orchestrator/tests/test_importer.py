@@ -236,7 +236,7 @@ def test_connection_from_the_stack_state_file(tmp_path, postgres, sentinels):
     # A file as Cartrita.Operations/Stack/stack.schema.json describes it (test_stack_state.py ties the reader to it).
     state = {"SchemaVersion": 1, "AppHostProcessId": os.getpid(), "Environment": "Development",
              "Database": f"Host=127.0.0.1;Port={postgres.port};Username=cartrita_app;Password={password};Database=cartrita",
-             "Redis": "127.0.0.1:1,password=x"}
+             "DatabaseAdmin": None, "Redis": "127.0.0.1:1,password=x"}
     (run_dir / "stack.json").write_text(json.dumps(state))
     path = write_lines(tmp_path / "stack.txt", [f"from the stack file {uuid.uuid4().hex}"])
     before = memory_count(postgres, sentinels)

@@ -497,7 +497,7 @@ def test_users_cli_finds_the_running_stack(tmp_path, postgres, sentinels, redis_
     run_dir.mkdir(parents=True)
     state = {"SchemaVersion": 1, "Database": f"Host=127.0.0.1;Port={postgres.port};Username=cartrita_app;"
                          f"Password={sentinels.db_password};Database=cartrita",
-             "Redis": f"127.0.0.1:{redis_server.port},password={sentinels.redis_password}",
+             "DatabaseAdmin": None, "Redis": f"127.0.0.1:{redis_server.port},password={sentinels.redis_password}",
              "Environment": "Development", "AppHostProcessId": os.getpid()}
     (run_dir / "stack.json").write_text(json.dumps(state))
     name = "stack" + secrets.token_hex(4)

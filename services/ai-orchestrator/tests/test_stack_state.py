@@ -57,11 +57,12 @@ def test_reads_the_schemas_example(tmp_path):
 
     assert state == stack_state.StackState(
         app_host_process_id=os.getpid(), environment=document["Environment"],
-        database=document["Database"], redis=document["Redis"], schema_version=1)
+        database=document["Database"], database_admin=document["DatabaseAdmin"], redis=document["Redis"],
+        schema_version=1)
 
 
 def test_null_connection_strings_are_a_stack_still_starting(tmp_path):
-    document = {**example(), "Database": None, "Redis": None}
+    document = {**example(), "Database": None, "DatabaseAdmin": None, "Redis": None}
     VALIDATOR.validate(document)
     write(tmp_path, document)
 
@@ -73,7 +74,7 @@ def test_null_connection_strings_are_a_stack_still_starting(tmp_path):
 REFUSED = [
     ("SchemaVersion", 2), ("SchemaVersion", None), ("SchemaVersion", "1"), ("SchemaVersion", True),
     ("AppHostProcessId", 0), ("AppHostProcessId", 2**31), ("AppHostProcessId", "123"), ("AppHostProcessId", 1.5),
-    ("Environment", None), ("Environment", ""), ("Database", 42), ("Redis", ["x"]), ("Unknown", 1),
+    ("Environment", None), ("Environment", ""), ("Database", 42), ("DatabaseAdmin", 1), ("Redis", ["x"]), ("Unknown", 1),
 ]
 
 

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 SCHEMA_VERSION = 1
 # The schema's properties, in the order the AppHost writes them.
-FIELDS = ("SchemaVersion", "AppHostProcessId", "Environment", "Database", "Redis")
+FIELDS = ("SchemaVersion", "AppHostProcessId", "Environment", "Database", "DatabaseAdmin", "Redis")
 _MAX_PID = 2**31 - 1  # the schema's maximum: the C# side holds the pid in an int
 
 EX_RUNNING = 0
@@ -46,7 +46,8 @@ class StackState:
 
     app_host_process_id: int
     environment: str
-    database: Optional[str]
+    database: Optional[str]  # as the owner role (cartrita_owner)
+    database_admin: Optional[str]  # as the superuser: a reset and a restore's swap only
     redis: Optional[str]
     schema_version: int = SCHEMA_VERSION
 
@@ -77,12 +78,12 @@ def parse(text: str, where: str = "stack.json") -> StackState:
     environment = document.get("Environment")
     if "Environment" in document and not (isinstance(environment, str) and environment):
         problems.append("Environment is not a non-empty string")
-    problems += [f"{name} is neither a string nor null" for name in ("Database", "Redis")
+    problems += [f"{name} is neither a string nor null" for name in ("Database", "DatabaseAdmin", "Redis")
                  if not isinstance(document.get(name), (str, type(None)))]
     if problems:
         raise StackStateError(f"{where} is not a valid stack state ({'; '.join(problems)}); {fix}")
     return StackState(app_host_process_id=pid, environment=environment,
-                      database=document["Database"], redis=document["Redis"], schema_version=version)
+                      database=document["Database"], database_admin=document["DatabaseAdmin"], redis=document["Redis"], schema_version=version)
 
 
 def read(data_dir: Path) -> StackState:
