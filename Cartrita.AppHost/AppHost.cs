@@ -85,13 +85,16 @@ var frontend = builder.AddNextJsApp("frontend", "../frontend", options.Frontend.
     .WithEnvironment("NEXT_PUBLIC_API_URL", orchestratorUrl)
     .WithEnvironment("NEXT_PUBLIC_WS_URL", ReferenceExpression.Create(
         $"ws://{orchestratorUrl.Property(EndpointProperty.Host)}:{orchestratorUrl.Property(EndpointProperty.Port)}"))
-    .WithEnvironment("CARTRITA_API_KEY", cartritaApiKey)
     .WithHttpHealthCheck("/api/health")
     .WithStartupHealthPolling()
     .WaitForStart(orchestrator) // boots beside the orchestrator; its /api/health turns healthy once the orchestrator answers
     .PublishAsDockerfileBuild("../frontend/Dockerfile", containerPort: 3000);
 
-// Browsers may call the orchestrator (CORS, its WebSocket) from the frontend's origin only
-orchestrator.WithEnvironment("CORS_ALLOW_ORIGINS", frontend.GetEndpoint("http"));
+// Browsers may call the orchestrator (CORS, its WebSocket) from the frontend's origin only; locally the page may be
+// opened as localhost or as 127.0.0.1
+var frontendUrl = frontend.GetEndpoint("http");
+orchestrator.WithEnvironment("CORS_ALLOW_ORIGINS", builder.ExecutionContext.IsRunMode
+    ? ReferenceExpression.Create($"{frontendUrl},http://127.0.0.1:{frontendUrl.Property(EndpointProperty.Port)}")
+    : ReferenceExpression.Create($"{frontendUrl}"));
 
 builder.Build().RunAndWaitForCleanup();
