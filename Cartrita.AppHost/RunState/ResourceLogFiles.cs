@@ -1,5 +1,6 @@
 using Cartrita.AppHost.Hosting;
 using Cartrita.AppHost.Parameters;
+using Cartrita.Operations;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -30,7 +31,7 @@ public static class ResourceLogFilesExtensions
         builder.Eventing.Subscribe<BeforeStartEvent>((@event, _) =>
         {
             var directory = Path.Combine(dataDirectory, "logs");
-            Directory.CreateDirectory(directory);
+            PrivateFiles.CreateDirectory(directory);
             foreach (var stale in Directory.EnumerateFiles(directory, "*.log"))
             {
                 File.Delete(stale);

@@ -22,9 +22,6 @@ public sealed class PostgresBackups(BackupOptions options, Action<string>? log =
     /// <summary>The checksum file next to each backup: <c>sha256sum</c>'s format, so <c>sha256sum -c</c> checks it too.</summary>
     public const string ChecksumSuffix = ".sha256";
 
-    private const UnixFileMode PrivateFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private const UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
-
     private string PgDump => Path.Combine(options.PostgresBinDirectory, "pg_dump");
 
     private string Psql => Path.Combine(options.PostgresBinDirectory, "psql");
@@ -42,7 +39,8 @@ public sealed class PostgresBackups(BackupOptions options, Action<string>? log =
     {
         ArgumentNullException.ThrowIfNull(connectionString);
         var target = new NpgsqlConnectionStringBuilder(connectionString);
-        CreatePrivateDirectory(options.Directory);
+        // The dumps hold the whole database.
+        PrivateFiles.CreateDirectory(options.Directory);
         var path = await NextFileNameAsync(cancellationToken);
         var partial = path + ".partial";
         var checksum = path + ChecksumSuffix;
@@ -51,7 +49,7 @@ public sealed class PostgresBackups(BackupOptions options, Action<string>? log =
         var written = false;
         try
         {
-            await using (var file = CreatePrivateFile(partial))
+            await using (var file = PrivateFiles.CreateFile(partial))
             await using (var gzip = new GZipStream(file, CompressionLevel.Optimal))
             {
                 var (exitCode, errors) = await RunAsync(PgDump,
@@ -64,7 +62,7 @@ public sealed class PostgresBackups(BackupOptions options, Action<string>? log =
             }
             // The checksum first, then the final name: a complete dump is never without its checksum, and a crash
             // mid-backup leaves no file that looks restorable.
-            await using (var file = CreatePrivateFile(checksum))
+            await using (var file = PrivateFiles.CreateFile(checksum))
             await using (var writer = new StreamWriter(file))
             {
                 await writer.WriteAsync($"{await Sha256Async(partial, cancellationToken)}  {Path.GetFileName(path)}\n");
@@ -258,7 +256,7 @@ public sealed class PostgresBackups(BackupOptions options, Action<string>? log =
         {
             await using (var input = new GZipStream(File.OpenRead(backupFile), CompressionMode.Decompress))
             using (var reader = new StreamReader(input))
-            await using (var output = new StreamWriter(CreatePrivateFile(sql)))
+            await using (var output = new StreamWriter(PrivateFiles.CreateFile(sql)))
             {
                 await DumpScript.CopyCheckedAsync(reader, output, DumpScript.NewRestrictKey(), backupFile, cancellationToken);
             }
@@ -280,32 +278,6 @@ public sealed class PostgresBackups(BackupOptions options, Action<string>? log =
     {
         await using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken));
-    }
-
-    /// <summary>The folder, owner-only (created so, or narrowed when it was wider): the dumps hold the whole database.</summary>
-    private static void CreatePrivateDirectory(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            System.IO.Directory.CreateDirectory(path);
-            return;
-        }
-        var directory = System.IO.Directory.CreateDirectory(path, PrivateDirectory);
-        if ((directory.UnixFileMode & ~PrivateDirectory) != 0)
-        {
-            directory.UnixFileMode = PrivateDirectory;
-        }
-    }
-
-    /// <summary>A new file, owner-only from its creation (not narrowed after: no moment where others could open it).</summary>
-    private static FileStream CreatePrivateFile(string path)
-    {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = PrivateFile;
-        }
-        return new FileStream(path, options);
     }
 
     private static string Maintenance(string connectionString) =>

@@ -90,15 +90,14 @@ public sealed record StackState
     {
         ArgumentNullException.ThrowIfNull(dataDirectory);
         var path = PathIn(dataDirectory);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        PrivateFiles.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".tmp";
         // Owner-only before the connection strings go in, so they are never readable by others, not even briefly.
-        File.WriteAllText(temporary, "");
-        if (!OperatingSystem.IsWindows())
+        File.Delete(temporary);
+        using (var file = new StreamWriter(PrivateFiles.CreateFile(temporary)))
         {
-            File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            file.Write(JsonSerializer.Serialize(this, Json));
         }
-        File.WriteAllText(temporary, JsonSerializer.Serialize(this, Json));
         // Readers never see a half-written file.
         File.Move(temporary, path, overwrite: true);
     }
@@ -108,7 +107,14 @@ public sealed record StackState
     public static void Delete(string dataDirectory)
     {
         ArgumentNullException.ThrowIfNull(dataDirectory);
-        File.Delete(PathIn(dataDirectory));
+        try
+        {
+            File.Delete(PathIn(dataDirectory));
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Never written (the AppHost stopped before PostgreSQL or Redis published anything): nothing to delete.
+        }
     }
 
     private static StackState Parse(string text, string path)

@@ -9,6 +9,7 @@ namespace Cartrita.Data.Tests;
 /// here uses the same two passwords.
 /// </summary>
 [Collection(PostgresCollection.Name)]
+[Trait("Category", "Security")]
 public sealed class DatabaseRoleTests(PostgresServer server)
 {
     private const string OwnerPassword = "owner-Pa55word-for-tests-0123456789";

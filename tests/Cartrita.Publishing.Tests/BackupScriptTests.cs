@@ -162,6 +162,7 @@ public sealed partial class BackupScriptTests : IDisposable
     /// The attack: a crafted backup whose psql meta-commands would run as the job's user before the load failed. Every one
     /// is refused before psql starts, nothing runs, and the file the command would create does not exist.
     /// </summary>
+    [Trait("Category", "Security")]
     [Theory]
     [InlineData("\\! touch {0}", "\\!")]
     [InlineData("  \\! touch {0}", "\\!")]

@@ -11,6 +11,7 @@ namespace Cartrita.Publishing.Tests;
 /// The profile's <c>exposure</c> on any manifest: a <c>proxied</c> workload's external port is published on a bind address
 /// setting of its own (Compose) and admits only its callers and the ingress namespaces named (Kubernetes).
 /// </summary>
+[Trait("Category", "Security")]
 public sealed class ExposureTests
 {
     private const string Manifest = """

@@ -150,7 +150,10 @@ public sealed class AppModelTests
         }
 
         Assert.Equal("127.0.0.1", values["TRUSTED_PROXIES"]);
-        Assert.Equal("frontend", Assert.IsType<EndpointReference>(values["CORS_ALLOW_ORIGINS"]).Resource.Name);
+        // The frontend's URL, as localhost and as 127.0.0.1 (a page may be opened either way).
+        var origins = Assert.IsType<ReferenceExpression>(values["CORS_ALLOW_ORIGINS"]);
+        Assert.Equal("frontend", Assert.IsType<EndpointReference>(origins.ValueProviders[0]).Resource.Name);
+        Assert.Contains(",http://127.0.0.1:", origins.Format);
         var url = Assert.IsAssignableFrom<IManifestExpressionProvider>(values["DATABASE_URL"]).ValueExpression;
         Assert.StartsWith("postgresql://cartrita_app:", url);
     }
@@ -171,7 +174,7 @@ public sealed class AppModelTests
     }
 
     [Fact]
-    public async Task Frontend_is_pointed_at_the_orchestrator_and_keeps_the_api_key_server_side()
+    public async Task Frontend_is_pointed_at_the_orchestrator_and_holds_no_secret()
     {
         await using var builder = await PublishModeAsync();
         var environment = await PublishedEnvironmentAsync(Get(builder, "frontend"));
@@ -179,8 +182,9 @@ public sealed class AppModelTests
         Assert.Contains("ai-orchestrator", environment["NEXT_PUBLIC_API_URL"]);
         Assert.StartsWith("ws://", environment["NEXT_PUBLIC_WS_URL"]);
         Assert.Contains("ai-orchestrator", environment["ORCHESTRATOR_URL"]);
-        Assert.Equal("{cartrita-api-key.value}", environment["CARTRITA_API_KEY"]);
-        Assert.DoesNotContain(environment, variable => variable.Key.StartsWith("NEXT_PUBLIC_", StringComparison.Ordinal) && variable.Value.Contains("api-key"));
+        // Issue 17: it signs users in and forwards their sessions; with the API key it handed everyone full access.
+        Assert.DoesNotContain("CARTRITA_API_KEY", environment.Keys);
+        Assert.DoesNotContain(environment, variable => variable.Value.Contains(".value}", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -176,6 +176,7 @@ public sealed class OperationsTests(StackFixture stack)
     /// client's and the server's OS users before the restore failed. Each is refused, the command never runs (its file is
     /// not created), the live database is untouched and no scratch database is left.
     /// </summary>
+    [Trait("Category", "Security")]
     [Theory]
     [InlineData("\\! touch {0}", "psql meta-command \\!")]
     [InlineData("COPY (SELECT 1) TO PROGRAM 'touch {0}';", "pg_execute_server_program")]
@@ -212,6 +213,7 @@ public sealed class OperationsTests(StackFixture stack)
     }
 
     /// <summary>The published backup.sh (the Compose service, the CronJob) against the same server, as the owner.</summary>
+    [Trait("Category", "Security")]
     [Fact]
     public async Task The_published_backup_script_backs_up_and_restores_as_the_owner_and_refuses_the_attack()
     {
@@ -286,7 +288,7 @@ public sealed class OperationsTests(StackFixture stack)
     }
 
     private Task<(int ExitCode, string Output)> RunOperationsAsync(params string[] arguments) =>
-        RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "Cartrita.Operations.dll"), .. arguments, "--data-dir", stack.DataDirectory, "--backups", BackupDirectory]);
+        RunAsync("dotnet", [OperationsTool, .. arguments, "--data-dir", stack.DataDirectory, "--backups", BackupDirectory]);
 
     /// <summary>The newest real backup with <paramref name="line"/> put before its first statement, as an attacker would.</summary>
     private byte[] Crafted(string line, byte[]? gzip = null)

@@ -136,7 +136,13 @@ public sealed class RunningStackStateTests(StackFixture stack)
         Assert.NotNull(state);
         // The testing builder runs the AppHost inside the test process.
         Assert.Equal(Environment.ProcessId, state.AppHostProcessId);
-        Assert.Equal(await stack.App.GetConnectionStringAsync("cartrita"), state.Database);
+        // The terminal's operations act as the database's owner; only a reset and a restore's swap use the superuser.
+        var admin = await stack.App.GetConnectionStringAsync("cartrita");
+        Assert.Equal(admin, state.DatabaseAdmin);
+        var owner = new Npgsql.NpgsqlConnectionStringBuilder(state.Database);
+        Assert.Equal("cartrita_owner", owner.Username);
+        Assert.Equal(new Npgsql.NpgsqlConnectionStringBuilder(admin) { Username = null, Password = null }.ConnectionString,
+            new Npgsql.NpgsqlConnectionStringBuilder(state.Database) { Username = null, Password = null }.ConnectionString);
         Assert.NotNull(state.Redis);
     }
 }

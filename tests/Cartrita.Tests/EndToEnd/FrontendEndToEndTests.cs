@@ -209,6 +209,7 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
         }
     }
 
+    [Trait("Category", "Security")]
     [Fact]
     public async Task The_API_key_never_reaches_the_browser()
     {
@@ -291,6 +292,7 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
         Assert.True(checkedBodies > 10, $"only {checkedBodies} responses were checked");
     }
 
+    [Trait("Category", "Security")]
     [Fact]
     public async Task Login_page_signs_in_and_returns_to_the_page_asked_for_and_sign_out_ends_the_session()
     {
@@ -326,6 +328,7 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
         AssertNoCspViolations(page);
     }
 
+    [Trait("Category", "Security")]
     [Fact]
     public async Task Data_routes_refuse_a_client_without_a_session()
     {
@@ -349,6 +352,7 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
         }
     }
 
+    [Trait("Category", "Security")]
     [Fact]
     public async Task Pages_work_under_the_Content_Security_Policy_without_violations()
     {
@@ -362,7 +366,7 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
         Assert.Matches(@"script-src 'self' 'nonce-[^']+' 'strict-dynamic'", policy);
         Assert.Contains("frame-ancestors 'none'", policy, StringComparison.Ordinal);
         // connect-src: our origin and the orchestrator's WebSocket origin (NEXT_PUBLIC_WS_URL), nothing else.
-        var orchestratorPort = stack.App.GetEndpoint("orchestrator", "http").Port;
+        var orchestratorPort = stack.App.GetEndpoint("ai-orchestrator", "http").Port;
         Assert.Matches($@"connect-src 'self' ws://[^ ;]+:{orchestratorPort}(;|$)", policy);
         Assert.Contains("microphone=()", await chat.HeaderValueAsync("permissions-policy") ?? "", StringComparison.Ordinal);
         Assert.Null(await chat.HeaderValueAsync("strict-transport-security")); // plain http

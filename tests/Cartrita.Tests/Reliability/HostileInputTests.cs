@@ -55,7 +55,7 @@ public sealed class HostileInputTests(StackFixture stack, ITestOutputHelper outp
             request.Headers.TransferEncodingChunked = true;
             return request;
         }, 413, "payload_too_large"),
-        ["JSON nested 100,000 arrays deep"] = new(PostJson("/api/chat", new string('[', 100_000) + new string(']', 100_000)), 400, "invalid_body"),
+        ["JSON nested 100,000 arrays deep"] = new(PostJson("/api/chat", new string('[', 100_000) + new string(']', 100_000)), 400, "invalid_json"),
         ["metadata nested 40 objects deep"] = new(PostJson("/api/memory", $$"""{"content": "a", "metadata": {{string.Concat(Enumerable.Repeat("{\"k\": ", 40))}}1{{new string('}', 40)}}}"""), 422, "validation_error"),
         // Invalid UTF-8
         ["invalid UTF-8 in the body"] = new(PostBytes("/api/chat", [.. "{\"message\": \""u8, 0xff, 0xfe, 0x63, 0xe9, .. "\"}"u8]), 400, "invalid_body"),

@@ -4,7 +4,10 @@ namespace Cartrita.Tests.Reliability;
 public sealed class SecretParameterTests
 {
     public static readonly string[] SecretParameters =
-        ["postgres-password", "redis-password", "jwt-secret", "cartrita-api-key", "openai-api-key", "anthropic-api-key", "deepgram-api-key"];
+    [
+        "postgres-password", "postgres-owner-password", "postgres-app-password", "redis-password", "jwt-secret", "cartrita-api-key",
+        "admin-password", "metrics-token", "openai-api-key", "anthropic-api-key", "deepgram-api-key",
+    ];
 
     [Fact]
     public async Task Every_secret_parameter_is_secret_and_takes_its_configured_value()
