@@ -10,6 +10,7 @@ namespace Cartrita.Tests.Security;
 /// </summary>
 [Collection(StackCollection.Name)]
 [Trait("Category", "Security")]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")] // file modes; the stack runs on Linux
 public sealed class DataFileModeTests(StackFixture stack)
 {
     private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
