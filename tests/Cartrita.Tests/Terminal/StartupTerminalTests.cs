@@ -11,6 +11,7 @@ namespace Cartrita.Tests.Terminal;
 /// stack starts: the states and the ready summary, or, for each fault a user meets, which resource failed and why within
 /// 30 s, with a non-zero exit and nothing of the run left behind.
 /// </summary>
+[Collection(TerminalCollection.Name)]
 public sealed class StartupTerminalTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dataDirectory = TestStack.CreateDataDirectory();
@@ -333,4 +334,12 @@ internal static partial class TerminalOutput
         var listening = ports.All.Where(LoopbackPorts.Listening).ToList();
         Assert.True(listening.Count == 0, $"still listening after the AppHost exited: {string.Join(", ", listening)}");
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TerminalCollection
+{
+    // Runs on its own after the parallel collections: it times how soon a failure is reported (8 s limits), which other
+    // stacks starting beside it on two cores stretch past the limit (DCP itself started nothing for 10 s once).
+    public const string Name = "terminal";
 }
