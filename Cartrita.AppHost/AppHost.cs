@@ -24,6 +24,7 @@ var deepgramApiKey = builder.AddOptionalSecret("deepgram-api-key");
 var adminUser = builder.AddParameter("admin-user", "admin");
 var adminPassword = builder.AddGeneratedSecret("admin-password", minLength: 12);
 var metricsToken = builder.AddGeneratedSecret("metrics-token");
+var proxyToken = builder.AddGeneratedSecret("proxy-token", minLength: 32);
 
 // Data: PostgreSQL + pgvector and Redis, as containers or local processes (Cartrita:Infrastructure)
 var cartritaDb = builder.AddCartritaPostgres(options, "postgres", "cartrita", postgresUser, postgresPassword);
@@ -64,7 +65,7 @@ var orchestrator = builder.AddUvicornApp("ai-orchestrator", "../services/ai-orch
     .WithEnvironment("CARTRITA_ADMIN_USER", adminUser)
     .WithEnvironment("CARTRITA_ADMIN_PASSWORD", adminPassword)
     .WithEnvironment("METRICS_TOKEN", metricsToken)
-    .WithEnvironmentInRunMode("TRUSTED_PROXIES", "127.0.0.1") // the frontend on loopback, which forwards the browser's address
+    .WithEnvironment("TRUSTED_PROXY_TOKEN", proxyToken) // the frontend proves it is the frontend: its X-Forwarded-For counts
     .WithEnvironment("CARTRITA_ENV", builder.ExecutionContext.IsRunMode ? "development" : "production")
     .WithEnvironment("TESTING", options.Testing ? "true" : "false")
     .WithEnvironmentIfSet("RATE_LIMIT_REQUESTS", options.Orchestrator.RateLimitRequests)
@@ -85,6 +86,7 @@ var frontend = builder.AddNextJsApp("frontend", "../frontend", options.Frontend.
     .WithEnvironment("NEXT_PUBLIC_API_URL", orchestratorUrl)
     .WithEnvironment("NEXT_PUBLIC_WS_URL", ReferenceExpression.Create(
         $"ws://{orchestratorUrl.Property(EndpointProperty.Host)}:{orchestratorUrl.Property(EndpointProperty.Port)}"))
+    .WithEnvironment("ORCHESTRATOR_PROXY_TOKEN", proxyToken)
     .WithHttpHealthCheck("/api/health")
     .WithStartupHealthPolling()
     .WaitForStart(orchestrator) // boots beside the orchestrator; its /api/health turns healthy once the orchestrator answers

@@ -19,19 +19,4 @@ public static class EnvironmentExtensions
         ArgumentNullException.ThrowIfNull(builder);
         return value is { } configured ? builder.WithEnvironment(name, configured.ToString(CultureInfo.InvariantCulture)) : builder;
     }
-
-    /// <summary>
-    /// Sets <paramref name="name"/> when the AppHost runs the stack, not in what it publishes: for values true of the local
-    /// run only (a deployment sets its own, from its profile).
-    /// </summary>
-    /// <param name="builder">The resource builder.</param>
-    /// <param name="name">The environment variable.</param>
-    /// <param name="value">Its value in run mode.</param>
-    /// <returns>The resource builder.</returns>
-    public static IResourceBuilder<T> WithEnvironmentInRunMode<T>(this IResourceBuilder<T> builder, string name, string value)
-        where T : IResourceWithEnvironment
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        return builder.ApplicationBuilder.ExecutionContext.IsRunMode ? builder.WithEnvironment(name, value) : builder;
-    }
 }

@@ -233,9 +233,9 @@ public sealed class ComposeTests(PublishedCartrita published)
                 "--no-proxy-headers", "--ws", "wsproto", "--ws-per-message-deflate", "false"],
             orchestrator.Strings("command"));
         Assert.Contains("jwt-secret", orchestrator.Strings("secrets"));
-        // The frontend holds no secret at all (it forwards each user's session): no shim, the image's own command.
-        Assert.False(Service("frontend").Has("secrets"), "the frontend has secrets");
-        Assert.False(Service("frontend").Has("entrypoint"), "the frontend has a secret shim");
+        // The frontend's one secret vouches for the client addresses it forwards (no API key: it forwards users' sessions).
+        Assert.Equal(["proxy-token"], Service("frontend").Strings("secrets"));
+        Assert.Equal(["node", "server.js"], Service("frontend").Strings("command"));
         Assert.Equal(["dotnet", "Cartrita.MigrationService.dll"], Service("migrations").Strings("command"));
     }
 

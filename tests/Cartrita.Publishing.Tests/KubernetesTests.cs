@@ -25,7 +25,7 @@ public sealed class KubernetesTests(PublishedCartrita published)
         var result = Repo.ValidateKubernetes(published.KustomizeOutput);
 
         Assert.True(result.ExitCode == 0, result.Output);
-        Assert.Contains("35 of 35 Kubernetes documents valid", result.Stdout); // the backup job has a Secret of its own (the owner's password); the frontend none
+        Assert.Contains("36 of 36 Kubernetes documents valid", result.Stdout); // the backup job's Secret (the owner's password), the frontend's (the proxy token)
     }
 
     [Fact]

@@ -107,7 +107,8 @@ public sealed class AppModelTests
         Assert.Equal("{metrics-token.value}", environment["METRICS_TOKEN"]);
         // The browser's origin: the frontend's address (a deployment profile puts the public one in its place).
         Assert.Equal("{frontend.bindings.http.url}", environment["CORS_ALLOW_ORIGINS"]);
-        // The frontend on loopback is a trusted proxy when the AppHost runs the stack, not in what it publishes.
+        // The frontend proves itself with a token (its address is dynamic in Compose and Kubernetes): no address is trusted.
+        Assert.Equal("{proxy-token.value}", environment["TRUSTED_PROXY_TOKEN"]);
         Assert.False(environment.ContainsKey("TRUSTED_PROXIES"));
     }
 
@@ -138,7 +139,7 @@ public sealed class AppModelTests
     }
 
     [Fact]
-    public async Task In_run_mode_the_orchestrator_trusts_the_frontend_on_loopback_and_accepts_its_origin()
+    public async Task In_run_mode_the_orchestrator_trusts_no_address_and_accepts_the_frontends_origin()
     {
         await using var builder = await RunModeAsync();
         var values = new Dictionary<string, object>();
@@ -149,7 +150,8 @@ public sealed class AppModelTests
             await callback.Callback(context);
         }
 
-        Assert.Equal("127.0.0.1", values["TRUSTED_PROXIES"]);
+        // Not even loopback: any local process could forge X-Forwarded-For; the frontend sends the proxy token instead.
+        Assert.False(values.ContainsKey("TRUSTED_PROXIES"));
         // The frontend's URL, as localhost and as 127.0.0.1 (a page may be opened either way).
         var origins = Assert.IsType<ReferenceExpression>(values["CORS_ALLOW_ORIGINS"]);
         Assert.Equal("frontend", Assert.IsType<EndpointReference>(origins.ValueProviders[0]).Resource.Name);
@@ -174,7 +176,7 @@ public sealed class AppModelTests
     }
 
     [Fact]
-    public async Task Frontend_is_pointed_at_the_orchestrator_and_holds_no_secret()
+    public async Task Frontend_is_pointed_at_the_orchestrator_and_holds_only_the_proxy_token()
     {
         await using var builder = await PublishModeAsync();
         var environment = await PublishedEnvironmentAsync(Get(builder, "frontend"));
@@ -184,7 +186,9 @@ public sealed class AppModelTests
         Assert.Contains("ai-orchestrator", environment["ORCHESTRATOR_URL"]);
         // Issue 17: it signs users in and forwards their sessions; with the API key it handed everyone full access.
         Assert.DoesNotContain("CARTRITA_API_KEY", environment.Keys);
-        Assert.DoesNotContain(environment, variable => variable.Value.Contains(".value}", StringComparison.Ordinal));
+        // Its one secret vouches for the client addresses it forwards, and grants no data.
+        Assert.Equal("{proxy-token.value}", environment["ORCHESTRATOR_PROXY_TOKEN"]);
+        Assert.Equal(["ORCHESTRATOR_PROXY_TOKEN"], environment.Where(variable => variable.Value.Contains(".value}", StringComparison.Ordinal)).Select(variable => variable.Key));
     }
 
     [Fact]

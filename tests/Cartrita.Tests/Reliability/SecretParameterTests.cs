@@ -6,7 +6,7 @@ public sealed class SecretParameterTests
     public static readonly string[] SecretParameters =
     [
         "postgres-password", "postgres-owner-password", "postgres-app-password", "redis-password", "jwt-secret", "cartrita-api-key",
-        "admin-password", "metrics-token", "openai-api-key", "anthropic-api-key", "deepgram-api-key",
+        "admin-password", "metrics-token", "proxy-token", "openai-api-key", "anthropic-api-key", "deepgram-api-key",
     ];
 
     [Fact]
