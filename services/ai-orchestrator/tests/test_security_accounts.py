@@ -440,6 +440,38 @@ def test_admin_user_is_created_once_and_never_overwritten(service_env, workdir, 
 # -- the command line --------------------------------------------------------------------------------------------------
 
 
+class _FlakyDb:
+    """db.run() failing with each of ``failures`` in turn, then creating nobody (the name exists)."""
+
+    def __init__(self, failures):
+        self.failures = list(failures)
+        self.calls = 0
+
+    async def run(self, work):
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return None
+
+
+def test_bootstrap_admin_retries_only_connection_errors(monkeypatch, caplog):
+    from psycopg_pool import PoolTimeout
+
+    from cartrita.orchestrator import users
+
+    monkeypatch.setattr(users, "BOOTSTRAP_RETRY_SECONDS", (0.0,))
+    monkeypatch.setattr(users, "hash_password", lambda password: "hash")
+    db = _FlakyDb([psycopg.OperationalError("connection refused"), PoolTimeout("no connection")])
+    asyncio.run(users.bootstrap_admin(db, "admin", "p" * 12))
+    assert db.calls == 3  # two connection failures retried, then done
+    caplog.clear()
+    db = _FlakyDb([psycopg.errors.UndefinedTable("relation \"users\" does not exist")] * 3)
+    asyncio.run(users.bootstrap_admin(db, "admin", "p" * 12))
+    assert db.calls == 1  # not a connection problem: logged once, not retried
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "UndefinedTable" in errors[0].getMessage()
+
+
 def test_users_cli_add_list_passwd_delete(client, postgres, redis_server, sentinels):
     env = app_env(DATABASE_URL=database_url(postgres, sentinels), REDIS_URL=redis_url(redis_server, sentinels))
     name, password, new_password = "cli" + secrets.token_hex(4), "cli-" + secrets.token_urlsafe(12), "new-" + secrets.token_urlsafe(12)
