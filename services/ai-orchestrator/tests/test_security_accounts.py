@@ -440,6 +440,38 @@ def test_admin_user_is_created_once_and_never_overwritten(service_env, workdir, 
 # -- the command line --------------------------------------------------------------------------------------------------
 
 
+class _FlakyDb:
+    """db.run() failing with each of ``failures`` in turn, then creating nobody (the name exists)."""
+
+    def __init__(self, failures):
+        self.failures = list(failures)
+        self.calls = 0
+
+    async def run(self, work):
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return None
+
+
+def test_bootstrap_admin_retries_only_connection_errors(monkeypatch, caplog):
+    from psycopg_pool import PoolTimeout
+
+    from cartrita.orchestrator import users
+
+    monkeypatch.setattr(users, "BOOTSTRAP_RETRY_SECONDS", (0.0,))
+    monkeypatch.setattr(users, "hash_password", lambda password: "hash")
+    db = _FlakyDb([psycopg.OperationalError("connection refused"), PoolTimeout("no connection")])
+    asyncio.run(users.bootstrap_admin(db, "admin", "p" * 12))
+    assert db.calls == 3  # two connection failures retried, then done
+    caplog.clear()
+    db = _FlakyDb([psycopg.errors.UndefinedTable("relation \"users\" does not exist")] * 3)
+    asyncio.run(users.bootstrap_admin(db, "admin", "p" * 12))
+    assert db.calls == 1  # not a connection problem: logged once, not retried
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "UndefinedTable" in errors[0].getMessage()
+
+
 def test_users_cli_add_list_passwd_delete(client, postgres, redis_server, sentinels):
     env = app_env(DATABASE_URL=database_url(postgres, sentinels), REDIS_URL=redis_url(redis_server, sentinels))
     name, password, new_password = "cli" + secrets.token_hex(4), "cli-" + secrets.token_urlsafe(12), "new-" + secrets.token_urlsafe(12)
@@ -534,13 +566,16 @@ def test_import_into_a_users_space(tmp_path, client, make_user, postgres, sentin
 
 
 LOGIN_LIMIT = 3
+#: the frontend's proof that it is the proxy (TRUSTED_PROXY_TOKEN): its X-Forwarded-For is believed
+PROXY_TOKEN = "loginProxyTokenSentinel-" + secrets.token_hex(16)
 
 
 @pytest.fixture(scope="module")
 def strict_app(service_env, workdir, postgres, redis_server):
+    # TRUSTED_PROXIES empty, as in Compose/Kubernetes; uvicorn as the image runs it (no proxy headers of its own)
     env = dict(service_env, LOGIN_RATE_LIMIT_REQUESTS=str(LOGIN_LIMIT), RATE_LIMIT_WINDOW_SECONDS="60",
-               SESSION_TTL_SECONDS="2")
-    proc = AppProcess(env, workdir, name="app-strict-login")
+               SESSION_TTL_SECONDS="2", TRUSTED_PROXY_TOKEN=PROXY_TOKEN)
+    proc = AppProcess(env, workdir, name="app-strict-login", argv=lambda port: uvicorn_argv(port) + ["--no-proxy-headers"])
     try:
         proc.start()
         yield proc
@@ -573,6 +608,67 @@ def test_login_is_rate_limited_per_address_and_per_username(strict_app, make_use
     assert statuses == [401] * LOGIN_LIMIT + [429]
     with local_client(strict_app, "127.0.0.30") as c:  # another name from a fresh address is fine
         assert c.post("/api/auth/login", json={"username": make_user().name, "password": "p" * 12}).status_code == 401
+
+
+def proxied_login(app: AppProcess, user: User, forwarded: str, password: Optional[str] = None) -> httpx.Response:
+    """A login passed on by the frontend: the proxy token, and the browser's address in X-Forwarded-For."""
+    with httpx.Client(base_url=app.base_url, timeout=10.0) as c:
+        return c.post("/api/auth/login", json={"username": user.name, "password": password or user.password},
+                      headers={"X-Cartrita-Proxy-Token": PROXY_TOKEN, "X-Forwarded-For": forwarded})
+
+
+def test_failed_logins_bound_a_username_from_any_address(strict_app, make_user):
+    x, y = make_user(), make_user()
+    fresh_window()
+    # LOGIN_LIMIT wrong passwords for X, each from another browser behind the frontend
+    statuses = [proxied_login(strict_app, x, f"198.51.100.{i}", "wrong-password").status_code
+                for i in range(LOGIN_LIMIT)]
+    assert statuses == [401] * LOGIN_LIMIT
+    # X's failures are used up: even the right password is refused (guessing stays bounded), from a fresh address
+    r = proxied_login(strict_app, x, "198.51.100.50")
+    assert r.status_code == 429 and r.json()["error"] == "rate_limited" and 1 <= int(r.headers["retry-after"]) <= 60
+    assert proxied_login(strict_app, x, "198.51.100.51", "another-guess").status_code == 429
+    # another user is not affected
+    assert proxied_login(strict_app, y, "198.51.100.52").status_code == 200
+
+
+def test_correct_logins_are_not_locked_out_by_logins_or_others_failures(strict_app, make_user):
+    """The lock-out attack: the per-username bucket counted every attempt, so LOGIN_LIMIT requests a window (right
+    password or not, from anywhere) kept a known user such as the admin from signing in."""
+    x, other = make_user(), make_user()
+    fresh_window()
+    # far more than LOGIN_LIMIT correct logins of X in one window, each from its own address: all succeed
+    statuses = [proxied_login(strict_app, x, f"198.51.101.{i}").status_code for i in range(3 * LOGIN_LIMIT + 2)]
+    assert statuses == [200] * (3 * LOGIN_LIMIT + 2)
+    # other users' failures, and unknown names, do not count against X
+    for i in range(LOGIN_LIMIT + 1):
+        proxied_login(strict_app, other, f"198.51.102.{i}", "wrong-password")
+        proxied_login(strict_app, User("nobody" + x.name, "p" * 12, uuid.uuid4()), f"198.51.103.{i}")
+    assert proxied_login(strict_app, other, "198.51.102.99").status_code == 429
+    # fewer failures than the limit do not lock X out either
+    for i in range(LOGIN_LIMIT - 1):
+        assert proxied_login(strict_app, x, f"198.51.104.{i}", "wrong-password").status_code == 401
+    assert proxied_login(strict_app, x, "198.51.104.99").status_code == 200
+    # the address still counts every attempt, successful ones too
+    assert [proxied_login(strict_app, x, "198.51.105.1").status_code for _ in range(LOGIN_LIMIT + 1)] == \
+        [200] * LOGIN_LIMIT + [429]
+
+
+def test_a_wrong_proxy_token_does_not_make_forwarded_for_believed(strict_app, make_user):
+    user = make_user()
+    fresh_window()
+    statuses = []
+    with local_client(strict_app, "127.0.0.60") as c:
+        for i, token in enumerate([None, "", "wrong-" + "t" * 40, PROXY_TOKEN[:-1]] * 2):
+            headers = {"X-Forwarded-For": f"198.51.106.{i}"}
+            if token is not None:
+                headers["X-Cartrita-Proxy-Token"] = token
+            statuses.append(c.post("/api/auth/login", headers=headers,
+                                   json={"username": "nobody" + user.name + str(i), "password": "p" * 12}).status_code)
+    # one client address (the peer) for all of them
+    assert statuses == [401] * LOGIN_LIMIT + [429] * (8 - LOGIN_LIMIT), statuses
+    time.sleep(0.3)
+    assert PROXY_TOKEN not in strict_app.output()
 
 
 def test_sessions_expire_unless_used(strict_app, make_user):

@@ -403,6 +403,69 @@ def test_forwarded_clients_of_a_trusted_proxy_get_their_own_buckets(proxied_app)
     assert _token_statuses(proxied_app, ["198.51.100.8, 10.1.2.3"]) == [401]
 
 
+PROXY_TOKEN = "proxyTokenSentinel-" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="module")
+def token_proxy_app(rl_env, workdir, postgres):
+    """Compose/Kubernetes: the frontend's address is not known, so TRUSTED_PROXIES is empty; it sends the token."""
+    proc = start_app(dict(rl_env, TRUSTED_PROXY_TOKEN=PROXY_TOKEN), workdir, "app-proxy-token")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _token_statuses_from(app: AppProcess, local: str, forwarded: List[str],
+                         proxy_token: Optional[str]) -> List[httpx.Response]:
+    """Token-endpoint answers for requests from ``local`` (a loopback address of their own: a bucket of its own
+    when X-Forwarded-For is ignored), each with one X-Forwarded-For and the proxy token (None: no header)."""
+    extra = {} if proxy_token is None else {"X-Cartrita-Proxy-Token": proxy_token}
+    with httpx.Client(base_url=app.base_url, timeout=10.0,
+                      transport=httpx.HTTPTransport(local_address=local)) as c:
+        return [c.post(TOKEN_PATH, headers={"X-API-Key": "wrong", "X-Forwarded-For": f, **extra}) for f in forwarded]
+
+
+def test_the_proxy_token_makes_forwarded_clients_separate(token_proxy_app):
+    # addresses of their own: the other rate-limit apps count in the same Redis database
+    rotating = [f"198.18.5.{i}" for i in range(2 * LIMIT + 2)]
+    answers = _token_statuses_from(token_proxy_app, "127.0.0.51", rotating, PROXY_TOKEN)
+    assert [r.status_code for r in answers] == [401] * len(rotating)  # each forwarded client its own bucket
+    # ... and each bucket is still limited (a window boundary may reset the count once)
+    same = [r.status_code for r in _token_statuses_from(token_proxy_app, "127.0.0.51", ["198.18.6.200"] *
+                                                        (2 * LIMIT + 2), PROXY_TOKEN)]
+    assert set(same) <= {401, 429} and 429 in same, same
+    # the right-most hop is the client (the proxy appends it); anything further left is the client's own
+    spoofed = [r.status_code for r in _token_statuses_from(
+        token_proxy_app, "127.0.0.51", [f"192.0.2.{i}, 198.18.6.200" for i in range(3)], PROXY_TOKEN)]
+    assert spoofed == [429] * 3, spoofed
+
+
+@pytest.mark.parametrize("local, proxy_token", [
+    ("127.0.0.52", None),
+    ("127.0.0.53", "wrong-token-" + "x" * 40),
+    ("127.0.0.54", ""),
+    ("127.0.0.55", PROXY_TOKEN[:-1]),  # a prefix is not the token
+])
+def test_without_the_right_proxy_token_rotating_forwarded_for_does_not_escape(token_proxy_app, local, proxy_token):
+    answers = _token_statuses_from(token_proxy_app, local, [f"203.0.113.{i}" for i in range(2 * LIMIT + 2)],
+                                   proxy_token)
+    statuses = [r.status_code for r in answers]
+    assert set(statuses) <= {401, 429} and 429 in statuses, statuses
+
+
+def test_the_proxy_token_is_never_logged_or_answered(token_proxy_app):
+    answers = _token_statuses_from(token_proxy_app, "127.0.0.56", ["198.51.100.77"], PROXY_TOKEN)
+    answers += _token_statuses_from(token_proxy_app, "127.0.0.56", ["198.51.100.77"], PROXY_TOKEN + "x")
+    with httpx.Client(base_url=token_proxy_app.base_url, timeout=10.0) as c:
+        answers.append(c.get("/api/nothing-here", headers={"X-Cartrita-Proxy-Token": PROXY_TOKEN}))
+        answers.append(c.get("/health", headers={"X-Cartrita-Proxy-Token": PROXY_TOKEN}))
+    time.sleep(0.3)  # access log lines are written after the response
+    for r in answers:
+        assert PROXY_TOKEN not in r.text and all(PROXY_TOKEN not in v for v in r.headers.values())
+    assert PROXY_TOKEN not in token_proxy_app.output()
+
+
 @pytest.mark.parametrize("peer, forwarded, trusted, expected", [
     ("127.0.0.1", [], (), "127.0.0.1"),
     ("127.0.0.1", ["6.6.6.6"], (), "127.0.0.1"),  # nobody trusted: the header is ignored
@@ -422,6 +485,28 @@ def test_client_address_from_forwarded_for(peer, forwarded, trusted, expected):
     from cartrita.orchestrator.guard import forwarded_client
 
     assert forwarded_client(peer, forwarded, tuple(ip_network(t) for t in trusted)) == expected
+
+
+@pytest.mark.parametrize("headers, expected", [
+    ([(b"x-forwarded-for", b"198.51.100.9")], "127.0.0.1"),  # no token: the peer
+    ([(b"x-forwarded-for", b"198.51.100.9"), (b"x-cartrita-proxy-token", PROXY_TOKEN.encode())], "198.51.100.9"),
+    ([(b"X-Forwarded-For", b"1.1.1.1, 198.51.100.9"), (b"X-Cartrita-Proxy-Token", PROXY_TOKEN.encode())],
+     "198.51.100.9"),
+    ([(b"x-forwarded-for", b"198.51.100.9"), (b"x-cartrita-proxy-token", b"nope")], "127.0.0.1"),
+    ([(b"x-forwarded-for", b"198.51.100.9"), (b"x-cartrita-proxy-token", PROXY_TOKEN.encode()),
+      (b"x-cartrita-proxy-token", b"nope")], "127.0.0.1"),  # two tokens: neither is believed
+    ([(b"x-cartrita-proxy-token", PROXY_TOKEN.encode())], "127.0.0.1"),  # no X-Forwarded-For: the peer
+])
+def test_client_ip_believes_forwarded_for_with_the_proxy_token(headers, expected):
+    from types import SimpleNamespace
+
+    from cartrita.orchestrator.guard import client_ip
+
+    app = SimpleNamespace(state=SimpleNamespace(settings=_settings(TRUSTED_PROXY_TOKEN=PROXY_TOKEN)))
+    assert client_ip({"type": "http", "client": ("127.0.0.1", 4711), "headers": headers, "app": app}) == expected
+    # without a configured token the header proves nothing
+    app = SimpleNamespace(state=SimpleNamespace(settings=_settings()))
+    assert client_ip({"type": "http", "client": ("127.0.0.1", 4711), "headers": headers, "app": app}) == "127.0.0.1"
 
 
 # -- item 7: metrics and WebSockets ------------------------------------------------------------------------------
@@ -511,6 +596,7 @@ def _settings(**env):
     ("TRUSTED_PROXIES", "10.0.0.0/33"),
     ("WS_MAX_CONNECTIONS_PER_PRINCIPAL", "0"),
     ("WS_MAX_CONNECTIONS_PER_PRINCIPAL", "many"),
+    ("TRUSTED_PROXY_TOKEN", "shortProxyToken-" + "t" * 15),  # 31 characters
 ])
 def test_hardening_settings_are_validated(name, value):
     from cartrita.orchestrator.config import ConfigError
@@ -527,3 +613,7 @@ def test_hardening_settings_defaults():
     s = _settings(TRUSTED_PROXIES=" 127.0.0.1, 10.0.0.0/8 ,::1", METRICS_TOKEN="m" * 20)
     assert [str(n) for n in s.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
     assert "m" * 20 in s.secret_values()
+    assert s.trusted_proxy_token is None
+    s = _settings(TRUSTED_PROXY_TOKEN=PROXY_TOKEN)
+    assert s.trusted_proxy_token.get_secret_value() == PROXY_TOKEN and PROXY_TOKEN in s.secret_values()
+    assert PROXY_TOKEN not in repr(s) and PROXY_TOKEN not in str(s.dict())

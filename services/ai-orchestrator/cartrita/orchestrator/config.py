@@ -29,6 +29,7 @@ from .models import USERNAME_RULE, normalize_username
 from .passwords import PasswordError, check_password
 
 MIN_JWT_SECRET_LENGTH = 32
+MIN_PROXY_TOKEN_LENGTH = 32
 
 #: Exit status used when the configuration is invalid (sysexits.h EX_CONFIG).
 EX_CONFIG = 78
@@ -157,6 +158,10 @@ class Settings(BaseSettings):
     # --- issue 17 hardening: forwarded client addresses, metrics, WebSockets ----------------------------------
     #: proxies whose X-Forwarded-For is believed (see guard.client_ip); empty = the TCP peer is the client
     trusted_proxies: Tuple[IPvAnyNetwork, ...] = Field((), env="TRUSTED_PROXIES")
+    #: a shared secret a proxy (the frontend) sends as X-Cartrita-Proxy-Token: a request carrying it has its
+    #: X-Forwarded-For believed whatever its TCP peer (Compose/Kubernetes, where the proxy's address is not known
+    #: in advance); unset = only TRUSTED_PROXIES
+    trusted_proxy_token: Optional[SecretStr] = Field(None, env="TRUSTED_PROXY_TOKEN")
     #: a bearer token for GET /metrics (a scraper need not hold the API key, which is also accepted)
     metrics_token: Optional[SecretStr] = Field(None, env="METRICS_TOKEN")
     #: open WebSockets per principal in one process
@@ -265,6 +270,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"JWT_SECRET_KEY is too short ({length} characters, at least "
                 f"{MIN_JWT_SECRET_LENGTH} required). Set it to a longer random secret; "
+                f"{_GENERATE_HINT}"
+            )
+        return v
+
+    @validator("trusted_proxy_token", pre=True)
+    def _trusted_proxy_token(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        length = len(_plain(v))
+        if length < MIN_PROXY_TOKEN_LENGTH:
+            raise ValueError(
+                f"TRUSTED_PROXY_TOKEN is too short ({length} characters, at least "
+                f"{MIN_PROXY_TOKEN_LENGTH} required; unset means only TRUSTED_PROXIES is trusted). "
+                f"Set it to a longer random secret (the same as the frontend's ORCHESTRATOR_PROXY_TOKEN); "
                 f"{_GENERATE_HINT}"
             )
         return v
@@ -415,6 +434,7 @@ class Settings(BaseSettings):
             self.cartrita_api_key,
             self.admin_password,
             self.metrics_token,
+            self.trusted_proxy_token,
         ):
             if key is not None and key.get_secret_value():
                 out.append(key.get_secret_value())

@@ -18,7 +18,7 @@ WebSocket that fails a check is accepted, sent one error frame
 (origin), 4401 (unauthorized) or 4429 (rate limited, too many sockets):
 browsers cannot read an HTTP status from a refused handshake.
 
-The login route limits itself (per address and per username, which only it
+The login route limits itself (per address, and per username its failures, which only it
 can read). A login session that cannot be checked (Redis down) is a 503, or
 close code 1013 on a WebSocket.
 
@@ -38,13 +38,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ServiceUnavailable, error_body
 from .ratelimit import ConnectionSlots
-from .security import AuthError, Principal, authenticate
+from .security import AuthError, Principal, authenticate, same_secret
 
 log = logging.getLogger("cartrita.orchestrator.guard")
 
 TOKEN_PATH = "/api/auth/token"
 LOGIN_PATH = "/api/auth/login"
 VOICE_PATH = "/api/voice/transcribe"
+#: the header a proxy proves itself with (TRUSTED_PROXY_TOKEN; see client_ip)
+PROXY_TOKEN_HEADER = b"x-cartrita-proxy-token"
 
 WS_CLOSE_UNAUTHORIZED = 4401
 WS_CLOSE_FORBIDDEN_ORIGIN = 4403
@@ -88,16 +90,17 @@ def _address(text: str) -> Optional[Union[IPv4Address, IPv6Address]]:
 
 
 def forwarded_client(peer: str, forwarded_for: Sequence[str],
-                     trusted: Sequence[Union[IPv4Network, IPv6Network]]) -> str:
-    """The client's address: the TCP peer, unless that is a trusted proxy; then the right-most X-Forwarded-For hop
-    that is not one. Each proxy appends the address it was connected from, so the hops a trusted proxy wrote are
-    the only ones to believe: anything further left came from the client. ``forwarded_for`` holds the header's
-    values in the order received; an unreadable hop stops the walk at the proxy that wrote it."""
+                     trusted: Sequence[Union[IPv4Network, IPv6Network]], peer_is_proxy: bool = False) -> str:
+    """The client's address: the TCP peer, unless that is a trusted proxy (in ``trusted``, or ``peer_is_proxy``:
+    it proved itself with the proxy token); then the right-most X-Forwarded-For hop that is not one. Each proxy
+    appends the address it was connected from, so the hops a trusted proxy wrote are the only ones to believe:
+    anything further left came from the client. ``forwarded_for`` holds the header's values in the order
+    received; an unreadable hop stops the walk at the proxy that wrote it."""
 
     def is_trusted(address: Optional[Union[IPv4Address, IPv6Address]]) -> bool:
         return address is not None and any(address in network for network in trusted)
 
-    if not is_trusted(_address(peer)):
+    if not peer_is_proxy and not is_trusted(_address(peer)):
         return peer
     client = peer
     for hop in reversed([h for value in forwarded_for for h in value.split(",")]):
@@ -110,9 +113,23 @@ def forwarded_client(peer: str, forwarded_for: Sequence[str],
     return client
 
 
+def _proxy_token_valid(headers: Sequence[Tuple[bytes, bytes]], settings) -> bool:
+    """Whether the request carries X-Cartrita-Proxy-Token equal to TRUSTED_PROXY_TOKEN (constant time; never
+    logged). False when no token is configured, or the header is missing or repeated."""
+    expected = getattr(settings, "trusted_proxy_token", None) if settings is not None else None
+    if expected is None or not expected.get_secret_value():
+        return False
+    presented = [v for k, v in headers if k.lower() == PROXY_TOKEN_HEADER]
+    if len(presented) != 1:
+        return False
+    return same_secret(presented[0].decode("latin-1").strip(), expected.get_secret_value())
+
+
 def client_ip(scope: Scope) -> str:
-    """The real client's address (see forwarded_client; TRUSTED_PROXIES from the app's settings), worked out once
-    per request (also ``request.state.client_ip``).
+    """The real client's address (see forwarded_client), worked out once per request (also
+    ``request.state.client_ip``). X-Forwarded-For is believed when the TCP peer is in TRUSTED_PROXIES, or when
+    the request carries ``X-Cartrita-Proxy-Token`` equal to TRUSTED_PROXY_TOKEN (a proxy whose address is not
+    known in advance, as in Compose or Kubernetes); otherwise the TCP peer is the client.
 
     uvicorn must run with ``--no-proxy-headers``: its own X-Forwarded-For handling (on by default, trusting
     127.0.0.1) rewrites ``scope["client"]`` before this sees it."""
@@ -120,9 +137,11 @@ def client_ip(scope: Scope) -> str:
     if "client_ip" not in state:
         client = scope.get("client")
         settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
-        forwarded = [v.decode("latin-1") for k, v in scope.get("headers") or [] if k.lower() == b"x-forwarded-for"]
+        headers = scope.get("headers") or []
+        forwarded = [v.decode("latin-1") for k, v in headers if k.lower() == b"x-forwarded-for"]
         state["client_ip"] = forwarded_client(client[0] if client else "unknown", forwarded,
-                                              settings.trusted_proxies if settings is not None else ())
+                                              settings.trusted_proxies if settings is not None else (),
+                                              peer_is_proxy=_proxy_token_valid(headers, settings))
     return state["client_ip"]
 
 

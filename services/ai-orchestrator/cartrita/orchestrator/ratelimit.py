@@ -4,7 +4,7 @@ One counter per client and window: ``INCR`` + ``EXPIRE`` in a MULTI, so
 every worker process and replica shares the count. The client is the
 authenticated principal (``apikey-<hash>`` for the API key and the tokens
 minted from it) or, for the token endpoint, the client address
-(``guard.client_ip``: X-Forwarded-For only from TRUSTED_PROXIES).
+(``guard.client_ip``: X-Forwarded-For only from TRUSTED_PROXIES or with TRUSTED_PROXY_TOKEN).
 
 :class:`ConnectionSlots` caps what a client holds open at once (WebSockets).
 
@@ -53,11 +53,33 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.limit > 0
 
-    async def hit(self, identity: str) -> Decision:
+    def _window(self):
         now = time.time()
         index = int(now // self.window)
         reset_at = (index + 1) * self.window
-        retry_after = max(1, math.ceil(reset_at - now))
+        return index, reset_at, max(1, math.ceil(reset_at - now))
+
+    async def peek(self, identity: str) -> Decision:
+        """Whether ``identity`` may still be counted in this window (fewer than ``limit`` hits so far), without
+        counting anything: for a bucket that counts only some requests (failed logins), checked before the work."""
+        index, reset_at, retry_after = self._window()
+        if not self.enabled:
+            return Decision(True, 0, None, retry_after, reset_at)
+        client = self.cache.client
+        if client is None:
+            return self._fail_open("REDIS_URL is not set", retry_after, reset_at)
+        try:
+            raw = await client.get(f"{KEY_PREFIX}{identity}:{index}")
+        except (RedisError, OSError) as exc:
+            return self._fail_open(type(exc).__name__, retry_after, reset_at)
+        count = int(raw or 0)
+        allowed = count < self.limit
+        if not allowed and self.metrics is not None:
+            self.metrics.rate_limited.inc()
+        return Decision(allowed, self.limit, max(0, self.limit - count), retry_after, reset_at)
+
+    async def hit(self, identity: str) -> Decision:
+        index, reset_at, retry_after = self._window()
         if not self.enabled:
             return Decision(True, 0, None, retry_after, reset_at)
         client = self.cache.client

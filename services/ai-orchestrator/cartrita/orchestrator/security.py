@@ -80,6 +80,12 @@ def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
+def same_secret(presented: str, expected: str) -> bool:
+    """Whether ``presented`` is ``expected``: fixed-length digests compared in constant time, so neither the
+    position of the first difference nor the length leaks."""
+    return hmac.compare_digest(_digest(presented), _digest(expected))
+
+
 def api_key_subject(api_key: str) -> str:
     return SERVICE_SUBJECT_PREFIX + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:16]
 
@@ -91,8 +97,7 @@ def check_api_key(settings: Settings, presented: str) -> Principal:
             "API key authentication is not configured on this server (set CARTRITA_API_KEY)",
             "not_configured",
         )
-    # compare fixed-length digests: constant time, and no length leak
-    if not hmac.compare_digest(_digest(presented), _digest(expected)):
+    if not same_secret(presented, expected):
         raise AuthError("invalid API key", "bad_key")
     return Principal(api_key_subject(expected), "api_key")
 

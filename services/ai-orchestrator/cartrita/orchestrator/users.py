@@ -115,18 +115,25 @@ async def set_password(conn, username: str, password_hash: str) -> Optional[uuid
 async def bootstrap_admin(db, username: str, password: str) -> None:
     """Create CARTRITA_ADMIN_USER unless a user of that name exists; retried until the database answers.
 
-    Runs as a background task: the service starts (and reports 503) while the database is down."""
+    Runs as a background task: the service starts (and reports 503) while the database is down. Only a
+    connection-type failure (the pool timing out, psycopg.OperationalError) is retried; any other error (a
+    missing table or privilege, a bug) would fail the same way every time, so it is logged once and the task
+    stops."""
     password_hash = await asyncio.to_thread(hash_password, password)
     attempt = 0
     while True:
         try:
             created = await db.run(lambda conn: create(conn, username, password_hash))
-        except (PoolTimeout, psycopg.Error) as exc:
+        except (PoolTimeout, psycopg.OperationalError) as exc:
             delay = BOOTSTRAP_RETRY_SECONDS[min(attempt, len(BOOTSTRAP_RETRY_SECONDS) - 1)]
             log.warning("cannot create the first user yet (%s); retrying in %.0f s", describe_error(exc), delay)
             await asyncio.sleep(delay)
             attempt += 1
             continue
+        except Exception as exc:  # noqa: BLE001 - a background task: report it, do not retry it
+            log.error("cannot create the first user %r (%s); not retrying: fix the cause and restart",
+                      username, describe_error(exc))
+            return
         if created:
             log.info("created the first user %r (CARTRITA_ADMIN_USER)", username)
         else:

@@ -2,9 +2,13 @@
 
 Login answers the same 401 for an unknown user and a wrong password, after
 the same scrypt work (:func:`~..passwords.verify_dummy`), so neither the
-answer nor its time tells which usernames exist. It is limited per client
-address and per username (LOGIN_RATE_LIMIT_REQUESTS per
-RATE_LIMIT_WINDOW_SECONDS), counted before the password is checked.
+answer nor its time tells which usernames exist. It is limited
+(LOGIN_RATE_LIMIT_REQUESTS per RATE_LIMIT_WINDOW_SECONDS) per client address,
+counting every attempt, and per username, counting only FAILED attempts: a
+username whose failures have used up the window is refused (429) before its
+password is checked, so guessing stays bounded, while its owner's correct
+password from an address within its own limit still signs in however many
+times others (or the owner) signed in or tried other names.
 """
 
 from __future__ import annotations
@@ -46,9 +50,10 @@ async def _json_object(request: Request, shape: str) -> Dict[str, Any]:
     return data
 
 
-async def _login_limit(request: Request, identity: str) -> None:
+async def _login_limit(request: Request, identity: str, count: bool = True) -> None:
+    """429 when ``identity``'s bucket is used up; ``count``: this attempt counts (else only look)."""
     limiter = request.app.state.login_limiter
-    decision = await limiter.hit(identity)
+    decision = await (limiter.hit(identity) if count else limiter.peek(identity))
     if not decision.allowed:
         raise ApiError(
             f"too many sign-in attempts: at most {decision.limit} per {limiter.window} s; "
@@ -64,8 +69,10 @@ async def login(request: Request, req: LoginRequest) -> JSONResponse:
     state = request.app.state
     username = normalize_username(req.username)
     await _login_limit(request, "login:ip:" + client_ip(request.scope))
-    # a name that can never exist still gets a bucket of its own (bounded: LoginRequest caps its length)
-    await _login_limit(request, "login:user:" + (username or req.username.strip().lower()))
+    # failures per username: a name that can never exist still gets a bucket of its own (bounded: LoginRequest
+    # caps its length); only looked at here, counted below when the password is wrong
+    failures = "login:user:" + (username or req.username.strip().lower())
+    await _login_limit(request, failures, count=False)
 
     user = await state.db.run(lambda conn: users.find_by_name(conn, username)) if username else None
     if user is None:
@@ -75,6 +82,8 @@ async def login(request: Request, req: LoginRequest) -> JSONResponse:
         ok = await asyncio.to_thread(verify, req.password, user["password_hash"])
     if not ok:
         state.metrics.auth_failures.labels("bad_login").inc()
+        # counted, not enforced: this attempt has had its answer; the next one sees the bucket used up
+        await request.app.state.login_limiter.hit(failures)
         return _unauthorized(BAD_LOGIN, "Session")
     token, ttl = await state.sessions.create(user["id"])
     log.info("user %s signed in", user["username"])

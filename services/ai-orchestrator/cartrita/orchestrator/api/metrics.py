@@ -6,8 +6,6 @@ tell who uses the service how, and the route sits outside the guard's ``/api/*``
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Mapping, Optional
 
 from fastapi import APIRouter, Request
@@ -16,15 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..config import Settings
 from ..errors import error_response
-from ..security import AuthError, check_api_key
+from ..security import AuthError, check_api_key, same_secret
 
 router = APIRouter(tags=["metrics"])
-
-
-def _same(presented: str, expected: str) -> bool:
-    # fixed-length digests: constant time, and no length leak
-    a, b = (hashlib.sha256(v.encode("utf-8", "surrogatepass")).digest() for v in (presented, expected))
-    return hmac.compare_digest(a, b)
 
 
 def refusal(settings: Settings, headers: Mapping[str, str]) -> Optional[str]:
@@ -40,7 +32,7 @@ def refusal(settings: Settings, headers: Mapping[str, str]) -> Optional[str]:
     if scheme.lower() != "bearer" or not credentials.strip():
         return "missing"
     token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else ""
-    if not token or not _same(credentials.strip(), token):
+    if not token or not same_secret(credentials.strip(), token):
         return "bad_metrics_token"
     return None
 
