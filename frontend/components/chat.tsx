@@ -97,10 +97,8 @@ export function Chat({ wsUrl, transport }: ChatProps) {
   // (reused while fresh), not renewed in the background. SSE needs none (the cookie).
   useEffect(() => {
     if (!useWebSocket) return;
-    const tokens = new TokenManager();
-    tokensRef.current = tokens;
+    tokensRef.current = new TokenManager();
     return () => {
-      tokens.stop();
       tokensRef.current = null;
     };
   }, [useWebSocket]);

@@ -95,7 +95,8 @@ export interface ClientOrigin {
 /**
  * Who sent this request: the TCP peer, or, when the peer is a trusted proxy, the
  * right-most X-Forwarded-For address that is not one (X-Forwarded-Proto likewise
- * counts only from a trusted proxy).
+ * counts only from a trusted proxy, and only its right-most value: the one that proxy set
+ * or appended).
  */
 export function clientOrigin(headers: Pick<Headers, 'get'>, trustedProxies: string | null): ClientOrigin {
   const secret = stampSecret();
@@ -107,7 +108,8 @@ export function clientOrigin(headers: Pick<Headers, 'get'>, trustedProxies: stri
   const trusted = parseTrustedProxies(trustedProxies);
   if (!trusted.has(peer)) return { address: peer, https: proto === 'https' };
 
-  const forwardedProto = headers.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+  // Right-most: the value the trusted proxy appended (left of it is whatever the client sent).
+  const forwardedProto = headers.get('x-forwarded-proto')?.split(',').at(-1)?.trim().toLowerCase();
   const https = proto === 'https' || forwardedProto === 'https';
   const hops = (headers.get('x-forwarded-for') ?? '')
     .split(',')

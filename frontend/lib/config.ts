@@ -24,6 +24,13 @@ export interface ServerConfig {
   requestTimeoutMs: number;
   /** TRUSTED_PROXIES: IPs/CIDRs whose X-Forwarded-For / -Proto we believe (lib/client-address.ts). */
   trustedProxies: string | null;
+  /**
+   * ORCHESTRATOR_PROXY_TOKEN: sent as X-Cartrita-Proxy-Token on every call to the
+   * orchestrator, so it believes our X-Forwarded-For (its TRUSTED_PROXY_TOKEN) where it
+   * cannot know our address (Compose, Kubernetes). A secret: never sent to the browser
+   * or logged.
+   */
+  proxyToken: string | null;
   otelEndpoint: string | null;
   public: PublicConfig;
 }
@@ -66,6 +73,7 @@ export function getServerConfig(env: Env = process.env): ServerConfig {
     healthPollIntervalMs: readInt(env, 'HEALTH_POLL_INTERVAL_MS', DEFAULT_POLL_INTERVAL_MS, 1000, 300_000),
     requestTimeoutMs: readInt(env, 'ORCHESTRATOR_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 500, 300_000),
     trustedProxies: readEnv(env, 'TRUSTED_PROXIES'),
+    proxyToken: readEnv(env, 'ORCHESTRATOR_PROXY_TOKEN'),
     otelEndpoint: readEnv(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
     public: {
       apiUrl: publicApiUrl === null ? null : stripTrailingSlashes(publicApiUrl),
@@ -75,6 +83,14 @@ export function getServerConfig(env: Env = process.env): ServerConfig {
       })(),
     },
   };
+}
+
+/** The header that authenticates this server to the orchestrator as its proxy. */
+export const PROXY_TOKEN_HEADER = 'x-cartrita-proxy-token';
+
+/** The proxy-token header for an orchestrator call: none when ORCHESTRATOR_PROXY_TOKEN is unset. */
+export function proxyTokenHeaders(config: Pick<ServerConfig, 'proxyToken'>): Record<string, string> {
+  return config.proxyToken === null ? {} : { [PROXY_TOKEN_HEADER]: config.proxyToken };
 }
 
 /** A URL safe to show to users and logs: user-info (user:password@) removed. */

@@ -1,7 +1,7 @@
 import 'server-only';
 
 import packageJson from '@/package.json';
-import { redactUrl, type ServerConfig } from '@/lib/config';
+import { proxyTokenHeaders, redactUrl, type ServerConfig } from '@/lib/config';
 import type { DependencyCheck, FrontendHealthReport, OrchestratorHealth } from '@/lib/health-types';
 
 const MAX_FIELD_LENGTH = 300;
@@ -58,8 +58,9 @@ export function describeFetchError(error: unknown, timeoutMs: number): string {
  * Call the orchestrator's GET /health. Any HTTP answer counts as reachable
  * (a 503 from the orchestrator still means it is up and reporting); only
  * network errors, invalid URLs and timeouts count as unreachable.
+ * `extraHeaders`: the proxy token (config.proxyTokenHeaders), like every call of ours upstream.
  */
-export async function probeOrchestrator(baseUrl: string, timeoutMs: number): Promise<OrchestratorHealth> {
+export async function probeOrchestrator(baseUrl: string, timeoutMs: number, extraHeaders: Record<string, string> = {}): Promise<OrchestratorHealth> {
   const url = redactUrl(baseUrl);
   const started = performance.now();
   const elapsed = () => round1(performance.now() - started);
@@ -70,7 +71,7 @@ export async function probeOrchestrator(baseUrl: string, timeoutMs: number): Pro
   } catch {
     return { url, reachable: false, status: null, http_status: null, latency_ms: 0, detail: 'invalid orchestrator URL', checks: null };
   }
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { ...extraHeaders, accept: 'application/json' };
   if (target.username !== '' || target.password !== '') {
     // fetch() rejects URLs with user-info (and its error would echo them): send Basic auth instead.
     const user = decodeURIComponent(target.username);
@@ -113,7 +114,7 @@ export async function probeOrchestrator(baseUrl: string, timeoutMs: number): Pro
 
 /** Build the body of GET /api/health. */
 export async function buildHealthReport(config: ServerConfig): Promise<FrontendHealthReport> {
-  const orchestrator = await probeOrchestrator(config.orchestratorUrl, config.healthTimeoutMs);
+  const orchestrator = await probeOrchestrator(config.orchestratorUrl, config.healthTimeoutMs, proxyTokenHeaders(config));
   const healthy = orchestrator.reachable && orchestrator.status?.toLowerCase() === 'healthy';
   return {
     status: healthy ? 'healthy' : 'degraded',

@@ -2,7 +2,7 @@ import 'server-only';
 
 import type { ApiErrorBody } from '@/lib/api-types';
 import { clientOrigin } from '@/lib/client-address';
-import { getServerConfig, redactUrl, type ServerConfig } from '@/lib/config';
+import { getServerConfig, proxyTokenHeaders, redactUrl, type ServerConfig } from '@/lib/config';
 import { describeFetchError } from '@/lib/health';
 import { clearedSessionCookie, readSessionCookie } from '@/lib/session';
 
@@ -10,7 +10,8 @@ import { clearedSessionCookie, readSessionCookie } from '@/lib/session';
 // endpoints directly (no CORS needed). Every call acts for the signed-in person: their
 // session cookie goes upstream as `Authorization: Session <token>` and their address as
 // X-Forwarded-For, so the orchestrator scopes data and rate limits to them. The server
-// holds no credentials of its own for anyone's data.
+// holds no credentials of its own for anyone's data; its one secret, the optional proxy
+// token (ORCHESTRATOR_PROXY_TOKEN), only vouches for that X-Forwarded-For (see send()).
 
 /** Largest JSON body the proxy routes accept from the browser (the orchestrator caps at 1 MB too). */
 export const MAX_BODY_BYTES = 1_000_000;
@@ -65,7 +66,14 @@ interface SendOptions {
   stream?: boolean;
 }
 
-/** One HTTP call to the orchestrator, with the errors mapped to 502 (unreachable) and 504 (timeout). */
+/**
+ * One HTTP call to the orchestrator, with the errors mapped to 502 (unreachable) and 504
+ * (timeout). Every call upstream goes through here (the /health probe aside, which adds
+ * the same header): with ORCHESTRATOR_PROXY_TOKEN set, each carries X-Cartrita-Proxy-Token
+ * so the orchestrator believes our X-Forwarded-For. The token is never logged, never in
+ * an answer to the browser (our answers are built from the orchestrator's bodies, not
+ * from our request headers).
+ */
 async function send(config: ServerConfig, path: string, options: SendOptions): Promise<Response> {
   let target: URL;
   try {
@@ -87,7 +95,7 @@ async function send(config: ServerConfig, path: string, options: SendOptions): P
   try {
     const response = await fetch(target, {
       method: options.method ?? 'GET',
-      headers: options.headers,
+      headers: { ...options.headers, ...proxyTokenHeaders(config) },
       body: options.body,
       cache: 'no-store',
       redirect: 'manual',
@@ -236,12 +244,23 @@ function tooLarge(): Response {
   return jsonError(413, 'payload_too_large', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
 }
 
+/** The request says its body is JSON: `Content-Type: application/json` (parameters such as charset allowed). */
+function declaresJson(request: Request): boolean {
+  const mediaType = (request.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+  return mediaType === 'application/json';
+}
+
 /**
- * The browser's JSON body, checked before it is forwarded: at most MAX_BODY_BYTES and
- * valid JSON (else our own 413 / 400, in the orchestrator's error shape). Read chunk by
- * chunk, so a huge (chunked) upload is refused after MAX_BODY_BYTES, not buffered first.
+ * The browser's JSON body, checked before it is forwarded: declared as application/json
+ * (else 415: a cross-site HTML form can only send text/plain, urlencoded or multipart,
+ * so this keeps forms out even where Sec-Fetch-Site is missing), at most MAX_BODY_BYTES
+ * and valid JSON (else our own 413 / 400, in the orchestrator's error shape). Read chunk
+ * by chunk, so a huge (chunked) upload is refused after MAX_BODY_BYTES, not buffered first.
  */
 export async function readJsonBody(request: Request): Promise<{ ok: true; text: string; value: unknown } | { ok: false; response: Response }> {
+  if (!declaresJson(request)) {
+    return { ok: false, response: jsonError(415, 'unsupported_media_type', 'the request body must be JSON, sent with Content-Type: application/json') };
+  }
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) return { ok: false, response: tooLarge() };
   const chunks: Uint8Array[] = [];
@@ -271,14 +290,46 @@ export async function readJsonBody(request: Request): Promise<{ ok: true; text: 
 }
 
 /**
+ * The Origin header names this site: its host (and port) is the Host we were called
+ * at, or one named in X-Forwarded-Host by a proxy in front of us. The scheme is not
+ * compared: behind a TLS-terminating proxy the browser's https is plain http here.
+ * (X-Forwarded-Host can only widen this to what a request says about itself; a page on
+ * another site cannot add it to a victim's request without a CORS preflight we never pass.)
+ */
+function originIsThisSite(origin: string, headers: Headers): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    return false; // "null" (sandboxed frames, privacy-sensitive redirects) and garbage
+  }
+  if (parsed.origin === 'null' || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) return false;
+  const hosts = [headers.get('host') ?? '', ...(headers.get('x-forwarded-host') ?? '').split(',')]
+    .map((host) => host.trim())
+    .filter((host) => host !== '');
+  return hosts.some((host) => {
+    try {
+      // Parsed with the Origin's scheme, so a default port written out (":443") still matches.
+      return new URL(`${parsed.protocol}//${host}`).host === parsed.host;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
  * Refuse requests that a browser marks as coming from another site: our routes act
  * for the signed-in person, so only our own pages may call them (the SameSite=Strict
- * cookie already keeps other sites out; this is the second lock).
+ * cookie already keeps other sites out; this is the second lock). POSTs with an
+ * Origin that is not this site are refused too, for browsers that send no
+ * Sec-Fetch-Site (a request without Origin, such as curl's, passes).
  */
 export function refuseCrossSite(request: Request): Response | null {
-  return request.headers.get('sec-fetch-site') === 'cross-site'
-    ? jsonError(403, 'forbidden', 'cross-site requests are not allowed')
-    : null;
+  const origin = request.headers.get('origin');
+  const crossSite =
+    request.headers.get('sec-fetch-site') === 'cross-site' ||
+    (request.method === 'POST' && origin !== null && !originIsThisSite(origin, request.headers));
+  return crossSite ? jsonError(403, 'forbidden', 'cross-site requests are not allowed') : null;
 }
 
 /**

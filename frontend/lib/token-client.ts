@@ -1,7 +1,7 @@
 // Browser side of the WebSocket token: POST /api/token (our server asks the orchestrator
 // for a 60-second `ws` token with the session cookie, which page scripts cannot read),
-// reused while fresh. The clock, timers and fetch are parameters so the timing can be
-// tested exactly.
+// reused while fresh and fetched again when due (no background renewal: the chat asks
+// for one per turn). The clock and fetch are parameters so the timing can be tested exactly.
 
 import { toApiError, type ApiErrorBody } from '@/lib/api-types';
 
@@ -10,9 +10,6 @@ export const REFRESH_FRACTION = 0.8;
 export const REFRESH_MARGIN_MS = 30_000;
 /** ...but never sooner than this after minting (guards against tiny or bogus lifetimes). */
 export const MIN_REFRESH_DELAY_MS = 5_000;
-/** After a failed renewal, try again this much later. */
-export const RETRY_DELAY_MS = 10_000;
-
 /** How long after minting a token with this lifetime to renew it. */
 export function refreshDelayMs(expiresInSeconds: number): number {
   const lifetimeMs = Math.max(0, expiresInSeconds) * 1000;
@@ -33,8 +30,6 @@ export interface TokenManagerOptions {
   url?: string;
   fetchImpl?: typeof fetch;
   now?: () => number;
-  setTimer?: (callback: () => void, ms: number) => unknown;
-  clearTimer?: (handle: unknown) => void;
   timeoutMs?: number;
 }
 
@@ -49,20 +44,14 @@ export class TokenManager {
   private readonly url: string;
   private readonly fetchImpl: typeof fetch;
   private readonly now: () => number;
-  private readonly setTimer: (callback: () => void, ms: number) => unknown;
-  private readonly clearTimer: (handle: unknown) => void;
   private readonly timeoutMs: number;
   private held: Held | null = null;
   private inflight: Promise<string> | null = null;
-  private timer: unknown = null;
-  private running = false;
 
   constructor(options: TokenManagerOptions = {}) {
     this.url = options.url ?? '/api/token';
     this.fetchImpl = options.fetchImpl ?? ((input, init) => fetch(input, init));
     this.now = options.now ?? Date.now;
-    this.setTimer = options.setTimer ?? ((callback, ms) => setTimeout(callback, ms));
-    this.clearTimer = options.clearTimer ?? ((handle) => clearTimeout(handle as ReturnType<typeof setTimeout>));
     this.timeoutMs = options.timeoutMs ?? 10_000;
   }
 
@@ -92,28 +81,6 @@ export class TokenManager {
     this.held = null;
   }
 
-  /** Keep a token ready: fetch one now and renew it ahead of expiry until stop(). */
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.renewSoon(0);
-  }
-
-  stop(): void {
-    this.running = false;
-    if (this.timer !== null) this.clearTimer(this.timer);
-    this.timer = null;
-  }
-
-  private renewSoon(ms: number): void {
-    if (!this.running) return;
-    if (this.timer !== null) this.clearTimer(this.timer);
-    this.timer = this.setTimer(() => {
-      this.timer = null;
-      this.refresh().catch(() => this.renewSoon(RETRY_DELAY_MS));
-    }, ms);
-  }
-
   private async fetchToken(): Promise<string> {
     const requestedAt = this.now();
     let response: Response;
@@ -141,7 +108,6 @@ export class TokenManager {
     // Timed from the request, not the answer: errs on the side of renewing early.
     const delay = refreshDelayMs(record.expires_in);
     this.held = { token: record.token, refreshAt: requestedAt + delay, expiresAt: requestedAt + record.expires_in * 1000 };
-    this.renewSoon(delay);
     return record.token;
   }
 }

@@ -47,7 +47,6 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  tokens.stop();
   for (const key of ENV_KEYS) {
     if (saved[key] === undefined) delete process.env[key];
     else process.env[key] = saved[key];

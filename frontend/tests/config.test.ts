@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { DEFAULT_ORCHESTRATOR_URL, getServerConfig, redactUrl } from '@/lib/config';
+import { DEFAULT_ORCHESTRATOR_URL, getServerConfig, proxyTokenHeaders, redactUrl } from '@/lib/config';
 
 describe('getServerConfig', () => {
   it('prefers ORCHESTRATOR_URL, then NEXT_PUBLIC_API_URL, then the default', () => {
@@ -14,6 +14,17 @@ describe('getServerConfig', () => {
     expect(JSON.stringify(config)).not.toContain('secret');
     expect(config.public).toEqual({ apiUrl: 'http://api', wsUrl: 'ws://api' });
     expect(config.trustedProxies).toBe('10.0.0.0/8');
+  });
+
+  it('reads ORCHESTRATOR_PROXY_TOKEN (trimmed; blank is none) into the server config only', () => {
+    const config = getServerConfig({ ORCHESTRATOR_PROXY_TOKEN: ' tok-123 ' });
+    expect(config.proxyToken).toBe('tok-123');
+    expect(JSON.stringify(config.public)).not.toContain('tok-123');
+    expect(proxyTokenHeaders(config)).toEqual({ 'x-cartrita-proxy-token': 'tok-123' });
+    for (const env of [{}, { ORCHESTRATOR_PROXY_TOKEN: '   ' }]) {
+      expect(getServerConfig(env).proxyToken).toBeNull();
+      expect(proxyTokenHeaders(getServerConfig(env))).toEqual({});
+    }
   });
 
   it('clamps numeric settings and ignores junk', () => {

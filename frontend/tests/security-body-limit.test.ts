@@ -12,6 +12,7 @@ import { startFakeOrchestrator, type FakeOrchestrator } from './support/fake-orc
 import { SERVER, hasFreshBuild, startStandalone, type StandaloneServer } from './support/standalone';
 
 const MB = 1024 * 1024;
+const JSON_TYPE = { 'content-type': 'application/json' };
 
 /** A body of `total` bytes made on demand, counting what the reader actually pulled. */
 function lazyBody(total: number, head = '{"content":"') {
@@ -39,7 +40,7 @@ function lazyBody(total: number, head = '{"content":"') {
 describe('readJsonBody', () => {
   it('stops reading a 50 MB chunked body right after the limit: 413, about 1 MB pulled', async () => {
     const { stream, counter } = lazyBody(50 * MB);
-    const result = await readJsonBody(new Request('http://127.0.0.1/api/memory', { method: 'POST', body: stream, duplex: 'half' } as RequestInit));
+    const result = await readJsonBody(new Request('http://127.0.0.1/api/memory', { method: 'POST', headers: JSON_TYPE, body: stream, duplex: 'half' } as RequestInit));
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.response.status).toBe(413);
@@ -63,13 +64,31 @@ describe('readJsonBody', () => {
   });
 
   it('keeps the early answer for a declared Content-Length, and accepts a body just under the limit', async () => {
-    const declared = await readJsonBody(new Request('http://127.0.0.1/', { method: 'POST', headers: { 'content-length': String(MAX_BODY_BYTES + 1) }, body: '{}' }));
+    const declared = await readJsonBody(new Request('http://127.0.0.1/', { method: 'POST', headers: { ...JSON_TYPE, 'content-length': String(MAX_BODY_BYTES + 1) }, body: '{}' }));
     expect(declared.ok).toBe(false);
     const fits = JSON.stringify({ content: 'x'.repeat(MAX_BODY_BYTES - 20) });
-    const accepted = await readJsonBody(new Request('http://127.0.0.1/', { method: 'POST', body: fits }));
+    const accepted = await readJsonBody(new Request('http://127.0.0.1/', { method: 'POST', headers: JSON_TYPE, body: fits }));
     expect(accepted.ok && accepted.text === fits).toBe(true);
-    const broken = await readJsonBody(new Request('http://127.0.0.1/', { method: 'POST', body: new Uint8Array([0x22, 0xff, 0x22]) }));
+    const broken = await readJsonBody(new Request('http://127.0.0.1/', { method: 'POST', headers: JSON_TYPE, body: new Uint8Array([0x22, 0xff, 0x22]) }));
     expect(!broken.ok && broken.response.status).toBe(400);
+  });
+
+  it('wants Content-Type: application/json (a cross-site form can send only text/plain, urlencoded or multipart): else 415', async () => {
+    const body = JSON.stringify({ username: 'attacker', password: 'attacker-password' });
+    for (const type of ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonp', null]) {
+      const headers: Record<string, string> = type === null ? {} : { 'content-type': type };
+      const request = new Request('http://127.0.0.1/', { method: 'POST', headers, body: new TextEncoder().encode(body) });
+      const result = await readJsonBody(request);
+      expect(result.ok, String(type)).toBe(false);
+      if (result.ok) continue;
+      expect(result.response.status, String(type)).toBe(415);
+      expect(await result.response.json()).toEqual({ error: 'unsupported_media_type', detail: 'the request body must be JSON, sent with Content-Type: application/json' });
+      expect(request.bodyUsed, String(type)).toBe(false); // refused before reading
+    }
+    for (const type of ['application/json', 'Application/JSON; charset=utf-8']) {
+      const result = await readJsonBody(new Request('http://127.0.0.1/', { method: 'POST', headers: { 'content-type': type }, body }));
+      expect(result.ok, type).toBe(true);
+    }
   });
 });
 

@@ -2,13 +2,14 @@
 // principal), and a client could pick its own address with X-Forwarded-For. Now each
 // call goes upstream as its user (Session) with the real client address, which only a
 // proxy listed in TRUSTED_PROXIES may supply.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { PEER_HEADER, clientOrigin, parseTrustedProxies } from '@/lib/client-address';
 
 import { startFakeOrchestrator, type FakeOrchestrator } from './support/fake-orchestrator';
+import { unusedUrl } from './support/http-server';
 import { call, cookieFrom } from './support/http-client';
-import { PASSWORDS, startFrontend, type FrontendUnderTest } from './support/frontend';
+import { DATA_ROUTES, PASSWORDS, startFrontend, type FrontendUnderTest } from './support/frontend';
 import { stampedHeaders } from './support/peer-stamp';
 import { SERVER, hasFreshBuild, startStandalone, type StandaloneServer } from './support/standalone';
 
@@ -93,6 +94,64 @@ describe('X-Forwarded-For rotation', () => {
   });
 });
 
+describe('the proxy token (ORCHESTRATOR_PROXY_TOKEN → X-Cartrita-Proxy-Token)', () => {
+  const SECRET = 'proxy-token-4f9c2a7e1b0d8c6f5e3a2b1c0d9e8f7a';
+
+  /** Every kind of call we make upstream: health, login (and re-login), each data route, logout. */
+  async function everyRoute(base: string) {
+    const answers = [await call(base, '/api/health')];
+    const body = JSON.stringify({ username: 'alice', password: PASSWORDS.alice });
+    const first = await call(base, '/api/auth/login', { method: 'POST', body });
+    answers.push(first);
+    const again = await call(base, '/api/auth/login', { method: 'POST', body, headers: { cookie: cookieFrom(first) ?? '' } });
+    answers.push(again);
+    const cookie = cookieFrom(again) ?? '';
+    for (const [method, path, data] of DATA_ROUTES) answers.push(await call(base, path, { method, body: data, headers: { cookie } }));
+    answers.push(await call(base, '/api/auth/logout', { method: 'POST', headers: { cookie } }));
+    return answers;
+  }
+
+  it('goes with every call upstream when configured, and never back to the browser or into the log', async () => {
+    const logged: unknown[] = [];
+    const spies = (['log', 'info', 'warn', 'error'] as const).map((level) => vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void logged.push(...args)));
+    try {
+      stack = await startFrontend({ ORCHESTRATOR_PROXY_TOKEN: ` ${SECRET} ` });
+      const answers = await everyRoute(stack.frontend.url);
+      const upstream = stack.orchestrator.requests;
+      const paths = new Set(upstream.map((request) => request.url.split('?')[0]));
+      for (const path of ['/health', '/api/auth/login', '/api/auth/logout', '/api/auth/me', '/api/auth/token', '/api/conversations', '/api/memory', '/api/memory/search', '/api/agents', '/api/chat/stream']) {
+        expect(paths.has(path), path).toBe(true);
+      }
+      for (const request of upstream) expect(request.headers['x-cartrita-proxy-token'], `${request.method} ${request.url}`).toBe(SECRET);
+      for (const answer of answers) {
+        expect(answer.text).not.toContain(SECRET);
+        expect(JSON.stringify(answer.headers)).not.toContain(SECRET);
+      }
+      // Failures too: an orchestrator that is gone (502s, and a logged logout failure).
+      process.env.ORCHESTRATOR_URL = await unusedUrl();
+      for (const answer of await everyRoute(stack.frontend.url)) {
+        expect(answer.text).not.toContain(SECRET);
+        expect(JSON.stringify(answer.headers)).not.toContain(SECRET);
+      }
+      expect(JSON.stringify(logged.map(String))).not.toContain(SECRET);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  });
+
+  it('is not sent when ORCHESTRATOR_PROXY_TOKEN is unset or blank', async () => {
+    const unset: Record<string, string>[] = [{}, { ORCHESTRATOR_PROXY_TOKEN: '  ' }];
+    for (const env of unset) {
+      stack = await startFrontend(env);
+      await everyRoute(stack.frontend.url);
+      expect(stack.orchestrator.requests.length).toBeGreaterThan(DATA_ROUTES.length);
+      for (const request of stack.orchestrator.requests) expect(request.headers['x-cartrita-proxy-token'], request.url).toBeUndefined();
+      await stack.close();
+      stack = null;
+    }
+  });
+});
+
 describe('clientOrigin (lib/client-address.ts, the one helper)', () => {
   it('ignores X-Forwarded-For and -Proto from an untrusted peer', async () => {
     const headers = await stampedHeaders('198.51.100.20', { 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https' });
@@ -101,13 +160,22 @@ describe('clientOrigin (lib/client-address.ts, the one helper)', () => {
   });
 
   it('walks X-Forwarded-For from the right through trusted proxies only', async () => {
-    const headers = await stampedHeaders('::ffff:10.0.0.5', { 'x-forwarded-for': '6.6.6.6, 198.51.100.1, 10.0.0.9', 'x-forwarded-proto': 'https, http' });
+    const headers = await stampedHeaders('::ffff:10.0.0.5', { 'x-forwarded-for': '6.6.6.6, 198.51.100.1, 10.0.0.9', 'x-forwarded-proto': 'http, https' });
     expect(clientOrigin(headers, '10.0.0.0/8')).toEqual({ address: '198.51.100.1', https: true });
     // Everything a proxy: the left-most hop.
     expect(clientOrigin(await stampedHeaders('10.0.0.5', { 'x-forwarded-for': '10.0.0.7' }), '10.0.0.0/8').address).toBe('10.0.0.7');
     // Garbage from a trusted proxy: the last address vouched for.
     expect(clientOrigin(await stampedHeaders('10.0.0.5', { 'x-forwarded-for': 'evil, 10.0.0.8' }), '10.0.0.0/8').address).toBe('10.0.0.8');
     expect(clientOrigin(await stampedHeaders('2001:db8::1', { 'x-forwarded-for': '2001:db8:ffff::42' }), '2001:db8::/64').address).toBe('2001:db8:ffff::42');
+  });
+
+  it('takes X-Forwarded-Proto from the right: an appending proxy puts its own value last, the client\'s first', async () => {
+    // The client claimed https, the trusted proxy saw (and appended) http.
+    expect(clientOrigin(await stampedHeaders('10.0.0.5', { 'x-forwarded-proto': 'https, http' }), '10.0.0.0/8').https).toBe(false);
+    expect(clientOrigin(await stampedHeaders('10.0.0.5', { 'x-forwarded-proto': 'http,HTTPS ' }), '10.0.0.0/8').https).toBe(true);
+    expect(clientOrigin(await stampedHeaders('10.0.0.5', { 'x-forwarded-proto': 'https' }), '10.0.0.0/8').https).toBe(true);
+    // A TLS connection to us is https whatever the header says.
+    expect(clientOrigin(await stampedHeaders('10.0.0.5', { 'x-forwarded-proto': 'http' }, 'https'), '10.0.0.0/8').https).toBe(true);
   });
 
   it('treats a missing or forged stamp as an unknown client (no X-Forwarded-For is sent for it)', async () => {
@@ -134,7 +202,7 @@ describe.skipIf(!BUILT)('the built server (TRUSTED_PROXIES=127.0.0.1)', () => {
   beforeAll(async () => {
     orchestrator = await startFakeOrchestrator();
     orchestrator.addUser('alice', PASSWORDS.alice);
-    server = await startStandalone({ ORCHESTRATOR_URL: orchestrator.url, TRUSTED_PROXIES: '127.0.0.1' });
+    server = await startStandalone({ ORCHESTRATOR_URL: orchestrator.url, TRUSTED_PROXIES: '127.0.0.1', ORCHESTRATOR_PROXY_TOKEN: 'built-server-proxy-token' });
   }, 30_000);
 
   afterAll(async () => {
@@ -151,5 +219,8 @@ describe.skipIf(!BUILT)('the built server (TRUSTED_PROXIES=127.0.0.1)', () => {
     await call(server.url, '/api/agents', { headers: { cookie, 'x-forwarded-for': '198.51.100.23' } });
     const seen = orchestrator.requests.filter((request) => request.url === '/api/agents').map((request) => request.headers['x-forwarded-for']);
     expect(seen).toEqual(['127.0.0.2', '198.51.100.23']);
+    // The proxy token from the environment the build was started with, on every call.
+    expect(orchestrator.requests.length).toBeGreaterThan(0);
+    for (const request of orchestrator.requests) expect(request.headers['x-cartrita-proxy-token'], request.url).toBe('built-server-proxy-token');
   });
 });

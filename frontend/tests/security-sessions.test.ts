@@ -142,6 +142,43 @@ describe('login, session, logout', () => {
     expect((await call(base, '/api/conversations', { headers: { cookie } })).status).toBe(401);
   });
 
+  it('signing in again ends the previous session at the orchestrator', async () => {
+    const first = await login('alice');
+    const firstToken = first.split('=')[1] ?? '';
+    const again = await call(base, '/api/auth/login', { method: 'POST', headers: { cookie: first }, body: JSON.stringify({ username: 'bob', password: PASSWORDS.bob }) });
+    expect(again.status).toBe(200);
+    expect(again.json).toEqual({ user: { id: expect.any(String), username: 'bob' } });
+    const second = cookieFrom(again) ?? '';
+    expect(second).not.toBe(first);
+
+    const logouts = stack.upstream('/api/auth/logout');
+    expect(logouts).toHaveLength(1);
+    expect(logouts[0]?.method).toBe('POST');
+    expect(logouts[0]?.headers.authorization).toBe(`Session ${firstToken}`);
+    expect(logouts[0]?.headers['x-forwarded-for']).toBe('127.0.0.1');
+    // The new login itself went up without the old session.
+    expect(stack.upstream('/api/auth/login').at(-1)?.headers.authorization).toBeUndefined();
+    expect(stack.orchestrator.sessions.has(firstToken)).toBe(false);
+    expect(stack.orchestrator.sessions.size).toBe(1);
+    expect((await call(base, '/api/conversations', { headers: { cookie: first } })).status).toBe(401);
+    expect((await call(base, '/api/auth/me', { headers: { cookie: second } })).json?.user).toMatchObject({ username: 'bob' });
+  });
+
+  it('a failed new login leaves the old session alone; a stale old cookie does not stop the new login', async () => {
+    const first = await login('alice');
+    const wrong = await call(base, '/api/auth/login', { method: 'POST', headers: { cookie: first }, body: JSON.stringify({ username: 'bob', password: 'wrong' }) });
+    expect(wrong.status).toBe(401);
+    expect(stack.upstream('/api/auth/logout')).toEqual([]);
+    expect((await call(base, '/api/auth/me', { headers: { cookie: first } })).status).toBe(200);
+
+    // Ended elsewhere already: its logout fails upstream (401), which is ignored.
+    const stale = 'cartrita_session=c3RhbGUtc2Vzc2lvbi10b2tlbi10aGF0LW5vLW9uZS1rbm93cw';
+    const fresh = await call(base, '/api/auth/login', { method: 'POST', headers: { cookie: stale }, body: JSON.stringify({ username: 'bob', password: PASSWORDS.bob }) });
+    expect(fresh.status).toBe(200);
+    expect(String(fresh.headers['set-cookie'])).toMatch(/^cartrita_session=[A-Za-z0-9_-]{43};/);
+    expect(stack.upstream('/api/auth/logout').map((request) => request.headers.authorization)).toEqual(['Session c3RhbGUtc2Vzc2lvbi10b2tlbi10aGF0LW5vLW9uZS1rbm93cw']);
+  });
+
   it('the session cookie is Secure when the request came over https through a trusted proxy', async () => {
     process.env.TRUSTED_PROXIES = '127.0.0.1';
     const body = JSON.stringify({ username: 'alice', password: PASSWORDS.alice });
@@ -162,6 +199,52 @@ describe('defence in depth', () => {
       expect(answer.status, `${method} ${path}`).toBe(403);
     }
     expect(stack.orchestrator.requests.length).toBe(before);
+  });
+
+  it('login CSRF: a form POST (text/plain, JSON-looking body) is refused with 415 even without Sec-Fetch-Site', async () => {
+    const body = JSON.stringify({ username: 'alice', password: PASSWORDS.alice });
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const answer = await call(base, '/api/auth/login', { method: 'POST', body, headers: { 'content-type': type } });
+      expect(answer.status, type).toBe(415);
+      expect(answer.json, type).toEqual({ error: 'unsupported_media_type', detail: 'the request body must be JSON, sent with Content-Type: application/json' });
+      expect(answer.headers['set-cookie'], type).toBeUndefined();
+    }
+    // The JSON routes behind a session want it too.
+    const cookie = await login('alice');
+    const before = stack.orchestrator.requests.length;
+    for (const path of ['/api/memory', '/api/memory/search']) {
+      const answer = await call(base, path, { method: 'POST', body: JSON.stringify({ content: 'x', query: 'x' }), headers: { cookie, 'content-type': 'text/plain' } });
+      expect(answer.status, path).toBe(415);
+    }
+    expect(stack.orchestrator.requests.length).toBe(before);
+  });
+
+  it('a POST whose Origin is another site is refused (403) even without Sec-Fetch-Site; our own Origin passes', async () => {
+    const body = JSON.stringify({ username: 'alice', password: PASSWORDS.alice });
+    const host = new URL(base).host;
+    for (const origin of ['https://evil.example', 'null', `http://${host}.evil.example`, `http://127.0.0.2:${new URL(base).port}`, 'file://', 'garbage']) {
+      const answer = await call(base, '/api/auth/login', { method: 'POST', body, headers: { origin } });
+      expect(answer.status, origin).toBe(403);
+      expect(answer.json, origin).toEqual({ error: 'forbidden', detail: 'cross-site requests are not allowed' });
+      expect(answer.headers['set-cookie'], origin).toBeUndefined();
+    }
+    expect(stack.upstream('/api/auth/login')).toEqual([]);
+
+    const cookie = await login('alice');
+    const before = stack.orchestrator.requests.length;
+    for (const [method, path, data] of [...DATA_ROUTES, ['POST', '/api/auth/logout', undefined] as const]) {
+      if (method !== 'POST') continue;
+      const answer = await call(base, path, { method, body: data, headers: { cookie, origin: 'https://evil.example' } });
+      expect(answer.status, path).toBe(403);
+    }
+    expect(stack.orchestrator.requests.length).toBe(before);
+
+    // Same origin (any scheme: TLS may end at a proxy), or the host a proxy forwarded.
+    expect((await call(base, '/api/auth/login', { method: 'POST', body, headers: { origin: `http://${host}` } })).status).toBe(200);
+    expect((await call(base, '/api/auth/login', { method: 'POST', body, headers: { origin: `https://${host}` } })).status).toBe(200);
+    expect((await call(base, '/api/auth/login', { method: 'POST', body, headers: { origin: 'https://chat.example', 'x-forwarded-host': 'chat.example:443' } })).status).toBe(200);
+    // GETs do not carry a form's side effects: an Origin there changes nothing.
+    expect((await call(base, '/api/auth/me', { headers: { cookie, origin: 'https://evil.example' } })).status).toBe(200);
   });
 
   it('no long-lived token in the chat stream URL: a ?token= from the browser is dropped, the session goes in a header', async () => {

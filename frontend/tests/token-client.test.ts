@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { MIN_REFRESH_DELAY_MS, RETRY_DELAY_MS, TokenError, TokenManager, refreshDelayMs } from '@/lib/token-client';
+import { MIN_REFRESH_DELAY_MS, TokenError, TokenManager, refreshDelayMs } from '@/lib/token-client';
 
 import { startServer, unusedUrl, type TestServer } from './support/http-server';
 
@@ -27,39 +27,16 @@ async function tokenServer(expiresIn = 900, fail: { status: number; body: unknow
   return { server, control, issued: () => issued };
 }
 
-/** A manual clock and timer queue: time moves only when the test says so. */
+/** A manual clock: time moves only when the test says so. */
 function fakeTime(start = 1_000_000) {
   let now = start;
-  const timers: { id: number; at: number; callback: () => void }[] = [];
-  let nextId = 1;
   return {
     now: () => now,
-    setTimer: (callback: () => void, ms: number) => {
-      const id = nextId++;
-      timers.push({ id, at: now + ms, callback });
-      return id;
-    },
-    clearTimer: (handle: unknown) => {
-      const index = timers.findIndex((timer) => timer.id === handle);
-      if (index !== -1) timers.splice(index, 1);
-    },
-    /** Scheduled timers as delays from now. */
-    pending: () => timers.map((timer) => timer.at - now).sort((a, b) => a - b),
-    /** Move the clock to the next timer and fire it. */
-    fireNext: () => {
-      timers.sort((a, b) => a.at - b.at);
-      const timer = timers.shift();
-      if (timer === undefined) throw new Error('no timer scheduled');
-      now = timer.at;
-      timer.callback();
-    },
     advance: (ms: number) => {
       now += ms;
     },
   };
 }
-
-const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 describe('refreshDelayMs', () => {
   it('renews at 80 % of the lifetime, at least 30 s before expiry, never sooner than 5 s', () => {
@@ -96,46 +73,17 @@ describe('TokenManager', () => {
     expect(issued()).toBe(1);
   });
 
-  it('once started, renews ahead of expiry on its own', async () => {
-    const { server } = await tokenServer(600);
-    const time = fakeTime();
-    const tokens = new TokenManager({ url: `${server.url}/api/token`, ...time });
-    tokens.start();
-    expect(time.pending()).toEqual([0]); // first fetch right away
-    time.fireNext();
-    await settle();
-    expect(tokens.peek()?.token).toBe('token-1');
-    expect(time.pending()).toEqual([480_000]); // 80 % of 10 min
-
-    time.fireNext();
-    await settle();
-    expect(tokens.peek()?.token).toBe('token-2');
-    expect(time.pending()).toEqual([480_000]);
-    // The renewed token is handed out without another request: it was fetched ahead of time.
-    expect(await tokens.getToken()).toBe('token-2');
-
-    tokens.stop();
-    expect(time.pending()).toEqual([]);
-  });
-
-  it('retries a failed renewal later and reports failures with the server detail', async () => {
+  it('reports failures with the server detail, and fetches again on the next call', async () => {
     const { server, control } = await tokenServer(900, { status: 502, body: { error: 'orchestrator_unreachable', detail: 'connection refused' } });
-    const time = fakeTime();
-    const tokens = new TokenManager({ url: `${server.url}/api/token`, ...time });
+    const tokens = new TokenManager({ url: `${server.url}/api/token`, ...fakeTime() });
 
     const failure = await tokens.getToken().catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(TokenError);
     expect(failure).toMatchObject({ status: 502, body: { error: 'orchestrator_unreachable', detail: 'connection refused' } });
+    expect(tokens.peek()).toBeNull();
 
-    tokens.start();
-    time.fireNext();
-    await settle();
-    expect(time.pending()).toEqual([RETRY_DELAY_MS]);
     control.fail = null;
-    time.fireNext();
-    await settle();
-    expect(tokens.peek()?.token).toBe('token-1');
-    tokens.stop();
+    expect(await tokens.getToken()).toBe('token-1');
   });
 
   it('drops an invalidated token', async () => {

@@ -43,7 +43,7 @@ export const DATA_ROUTES: [string, string, string | undefined][] = [
 
 export const PASSWORDS = { alice: 'alice-long-password-1', bob: 'bob-long-password-22' } as const;
 
-const ENV_KEYS = ['ORCHESTRATOR_URL', 'CARTRITA_API_KEY', 'TRUSTED_PROXIES', 'ORCHESTRATOR_TIMEOUT_MS'];
+const ENV_KEYS = ['ORCHESTRATOR_URL', 'CARTRITA_API_KEY', 'TRUSTED_PROXIES', 'ORCHESTRATOR_TIMEOUT_MS', 'ORCHESTRATOR_PROXY_TOKEN'];
 
 export interface FrontendUnderTest {
   orchestrator: FakeOrchestrator;

@@ -1,5 +1,5 @@
-import { getServerConfig } from '@/lib/config';
-import { callJson, callerOf, errorResponse, jsonError, jsonResponse, readJsonBody, refuseCrossSite, relayError, type JsonAnswer } from '@/lib/orchestrator';
+import { getServerConfig, type ServerConfig } from '@/lib/config';
+import { callJson, callerOf, errorResponse, jsonError, jsonResponse, orchestratorFetch, readJsonBody, refuseCrossSite, relayError, type Caller, type JsonAnswer } from '@/lib/orchestrator';
 import { isSessionToken, sessionCookie } from '@/lib/session';
 
 export const dynamic = 'force-dynamic';
@@ -10,9 +10,24 @@ function record(value: unknown): Record<string, unknown> | null {
 }
 
 /**
+ * End the browser's previous session at the orchestrator (else it would stay valid there
+ * for its whole lifetime after the cookie was replaced). Best effort: a failure is only
+ * logged, the new login stands. No request signal: it is ended even if the browser has gone away.
+ */
+async function endSession(config: ServerConfig, previous: Caller): Promise<void> {
+  try {
+    const response = await orchestratorFetch(config, '/api/auth/logout', previous, { method: 'POST' });
+    await response.body?.cancel();
+  } catch (error) {
+    console.warn('[auth] could not end the previous session at the orchestrator:', error instanceof Error ? error.message : error);
+  }
+}
+
+/**
  * POST /api/auth/login `{username, password}`: the orchestrator checks them (rate limited
  * per client address, which goes along as X-Forwarded-For); on success the session token
- * goes into the HttpOnly cookie and the browser gets only `{user}`.
+ * goes into the HttpOnly cookie and the browser gets only `{user}`. A session the browser
+ * still had (an old cartrita_session cookie) is logged out upstream.
  */
 export async function POST(request: Request): Promise<Response> {
   const refused = refuseCrossSite(request);
@@ -27,8 +42,10 @@ export async function POST(request: Request): Promise<Response> {
   }
 
   const config = getServerConfig();
-  // A login replaces whatever session the browser had: none goes upstream.
-  const caller = { ...callerOf(request, config), session: null };
+  // A login replaces whatever session the browser had: none goes upstream with it (the
+  // old one is ended below once the new one exists).
+  const previous = callerOf(request, config);
+  const caller: Caller = { ...previous, session: null };
   let answer: JsonAnswer;
   try {
     answer = await callJson(config, '/api/auth/login', caller, {
@@ -49,6 +66,7 @@ export async function POST(request: Request): Promise<Response> {
   if (!isSessionToken(token) || typeof expiresIn !== 'number' || !(expiresIn > 0) || typeof user?.id !== 'string' || typeof user.username !== 'string') {
     return jsonError(502, 'bad_gateway', 'the orchestrator answered the login without session_token, expires_in and user');
   }
+  if (previous.session !== null && previous.session !== token) await endSession(config, previous);
   const response = jsonResponse({ user: { id: user.id, username: user.username } });
   response.headers.append('set-cookie', sessionCookie(token, expiresIn, caller.https));
   return response;
