@@ -47,6 +47,9 @@ public sealed class DataFileModeTests(StackFixture stack)
         var password = await ParameterAsync("postgres-password");
         var unsalted = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{user}\n{password}")));
         Assert.NotEqual(unsalted, parts[1], StringComparer.OrdinalIgnoreCase);
+        // The hash covers the salt (eng/local-servers/postgres-server: salt, user and password, NUL-separated).
+        var salted = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{parts[0]}\0{user}\0{password}")));
+        Assert.Equal(salted, parts[1], StringComparer.OrdinalIgnoreCase);
         Assert.DoesNotContain(password, await File.ReadAllTextAsync(stamp), StringComparison.Ordinal);
     }
 
