@@ -12,7 +12,7 @@ public sealed class ComposeTests(PublishedCartrita published)
     /// <summary>The manifest's secret parameters: the only secret files.</summary>
     internal static readonly string[] Parameters =
         ["postgres-password", "postgres-owner-password", "postgres-app-password", "redis-password", "jwt-secret", "cartrita-api-key",
-         "openai-api-key", "anthropic-api-key", "deepgram-api-key", "admin-password", "metrics-token"];
+         "openai-api-key", "anthropic-api-key", "deepgram-api-key", "admin-password", "metrics-token", "proxy-token"];
 
     private YamlMappingNode Service(string name) => published.ProductionCompose.Map("services").Map(name);
 

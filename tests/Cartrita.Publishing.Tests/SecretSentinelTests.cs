@@ -13,6 +13,7 @@ public sealed class SecretSentinelTests
         ["postgres-app-password"] = "SENTINEL-pg-app-password-6b1f8d3e5c",
         ["admin-password"] = "SENTINEL-admin-password-4e7c2a9d0f",
         ["metrics-token"] = "SENTINEL-metrics-token-8c3b6e1d7a",
+        ["proxy-token"] = "SENTINEL-proxy-token-5a1c9e3b7d2f4a6c8e0b",
         ["redis-password"] = "SENTINEL-redis-password-0c4e8a2b9d1f",
         ["jwt-secret"] = "SENTINEL-jwt-secret-5b2d8e1f4a7c9b3e6d0a",
         ["cartrita-api-key"] = "SENTINEL-api-key-9e8d7c6b5a4f3e2d1c0b",
