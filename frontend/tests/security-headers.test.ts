@@ -161,7 +161,7 @@ describe.skipIf(!BUILT)('the built server', () => {
 
     afterAll(async () => {
       await browser?.close();
-    });
+    }, 20_000);
 
     it('signs in, chats over the WebSocket, adds and finds a memory, signs out: no CSP violation anywhere', async () => {
       const { page } = browser;

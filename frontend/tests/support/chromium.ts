@@ -160,8 +160,13 @@ export async function launchChromium(): Promise<Browser> {
       socket.close();
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
+        const within = (ms: number) => Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
         child.kill('SIGTERM');
-        await exited;
+        // On a busy machine Chromium can take its time over SIGTERM (once past vitest's 10 s hook limit): then SIGKILL.
+        if (!(await within(5_000))) {
+          child.kill('SIGKILL');
+          await within(5_000);
+        }
       }
       // Its helper processes may still be writing to the profile for a moment; a leftover temp folder is no failure.
       try {
