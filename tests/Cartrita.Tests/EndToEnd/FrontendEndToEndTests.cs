@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Cartrita.Tests.Reliability;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
 using static Microsoft.Playwright.Assertions;
@@ -411,19 +412,8 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
     }
 
     /// <summary>The first user the AppHost creates (issue 17): parameters admin-user (default "admin") and admin-password.</summary>
-    private async Task<(string User, string Password)> AdminAsync()
-    {
-        var model = stack.App.Services.GetRequiredService<DistributedApplicationModel>();
-        var parameters = model.Resources.OfType<ParameterResource>().ToDictionary(p => p.Name);
-        if (!parameters.TryGetValue("admin-password", out var password))
-        {
-            throw new InvalidOperationException(
-                "the AppHost has no admin-password parameter: the first user (issue 17, AppHost half) is not created yet");
-        }
-        var user = parameters.TryGetValue("admin-user", out var name) ? await name.GetValueAsync(CancellationToken.None) : null;
-        return (user ?? "admin",
-            await password.GetValueAsync(CancellationToken.None) ?? throw new InvalidOperationException("admin-password has no value"));
-    }
+    private async Task<(string User, string Password)> AdminAsync() =>
+        (await OrchestratorApi.ParameterAsync(stack.App, "admin-user"), await OrchestratorApi.ParameterAsync(stack.App, "admin-password"));
 
     /// <summary>Signs the context in through POST /api/auth/login (its cookie jar is the browser's).</summary>
     private async Task SignInAsync(IBrowserContext context)
@@ -532,13 +522,7 @@ public sealed partial class FrontendEndToEndTests(StackFixture stack, BrowserFix
         }
     }
 
-    private async Task<string> ApiKeyAsync()
-    {
-        var model = stack.App.Services.GetRequiredService<DistributedApplicationModel>();
-        var parameter = model.Resources.OfType<ParameterResource>().Single(p => p.Name == "cartrita-api-key");
-        return await parameter.GetValueAsync(CancellationToken.None)
-            ?? throw new InvalidOperationException("cartrita-api-key has no value");
-    }
+    private Task<string> ApiKeyAsync() => OrchestratorApi.ParameterAsync(stack.App, "cartrita-api-key");
 
     [GeneratedRegex(@"^score [01]\.\d{3}$")]
     private static partial Regex ScoreText();

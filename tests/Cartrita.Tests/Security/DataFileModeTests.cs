@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Cartrita.Tests.Reliability;
 
 namespace Cartrita.Tests.Security;
 
@@ -43,8 +44,8 @@ public sealed class DataFileModeTests(StackFixture stack)
         var parts = (await File.ReadAllTextAsync(stamp)).Trim().Split(':');
         Assert.Equal(2, parts.Length);
         Assert.Matches("^[0-9a-f]{32}$", parts[0]);
-        var user = await ParameterAsync("postgres-user");
-        var password = await ParameterAsync("postgres-password");
+        var user = await OrchestratorApi.ParameterAsync(stack.App, "postgres-user");
+        var password = await OrchestratorApi.ParameterAsync(stack.App, "postgres-password");
         var unsalted = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{user}\n{password}")));
         Assert.NotEqual(unsalted, parts[1], StringComparer.OrdinalIgnoreCase);
         // The hash covers the salt (eng/local-servers/postgres-server: salt, user and password, NUL-separated).
@@ -67,12 +68,5 @@ public sealed class DataFileModeTests(StackFixture stack)
             var file = new FileInfo(Path.Combine(logs, $"{process}.log"));
             Assert.True(file.Exists && file.Length > 0, $"{file.FullName} is missing or empty");
         }
-    }
-
-    private async Task<string> ParameterAsync(string name)
-    {
-        var parameter = stack.App.Services.GetRequiredService<DistributedApplicationModel>().Resources
-            .OfType<ParameterResource>().Single(resource => resource.Name == name);
-        return await parameter.GetValueAsync(CancellationToken.None) ?? "";
     }
 }
