@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import local_servers
-from local_servers import PG_BIN  # noqa: F401 - bench/run checks for it
+from local_servers import PG_BIN, orchestrator_argv  # noqa: F401 - bench/run checks for PG_BIN
 from .procs import REGISTRY, free_port, minimal_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def run_migrations(pg: Postgres, log: Path, timeout: float = 120.0) -> float:
 
 
 class Orchestrator:
-    """``python -m uvicorn cartrita.orchestrator.main:app`` with the AppHost's flags (no --reload)."""
+    """The orchestrator image's command line (``local_servers.orchestrator_argv``: the AppHost's flags, no --reload)."""
 
     def __init__(self, base: Path, pg: Postgres, redis: Redis, port: Optional[int] = None, api_key: Optional[str] = None,
                  env: Optional[Dict[str, str]] = None, app: str = "cartrita.orchestrator.main:app", cwd: Path = ORCHESTRATOR_DIR,
@@ -116,7 +116,7 @@ class Orchestrator:
         return f"http://127.0.0.1:{self.port}"
 
     def spawn(self) -> subprocess.Popen:
-        argv = [PYTHON, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
+        argv = [*orchestrator_argv(PYTHON, self.port, self.app), "--no-access-log"]
         with open(self.log, "ab") as log:
             self.proc = REGISTRY.spawn(argv, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         return self.proc

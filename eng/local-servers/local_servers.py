@@ -12,6 +12,7 @@ still matches, so a reused pid is never hit.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import secrets
 import signal
@@ -26,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 POSTGRES_SERVER = HERE / "postgres-server"
 REDIS_SERVER = HERE / "redis-server"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+ORCHESTRATOR_DOCKERFILE = HERE.parents[1] / "services" / "ai-orchestrator" / "Dockerfile"
 
 #: the stack's default ports (and the dashboard's): never handed out, so a running `./cartrita up` is not touched
 RESERVED_PORTS = {3000, 5432, 6379, 8000, 15080, 19080, 20080}
@@ -354,3 +356,17 @@ class Redis(_Server):
 
     def url(self, db: int = 0) -> str:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/{db}"
+
+
+def orchestrator_argv(python: str, port: int, app: Optional[str] = None) -> List[str]:
+    """The orchestrator image's own command line (its Dockerfile's CMD: the uvicorn flags the client address and the
+    WebSocket limits rest on), run by ``python`` on loopback and ``port``; ``app`` replaces the ASGI app."""
+    line = next(l for l in ORCHESTRATOR_DOCKERFILE.read_text().splitlines() if l.startswith("CMD ["))
+    argv = json.loads(line[len("CMD "):])
+    assert argv[:3] == ["python3", "-m", "uvicorn"], argv
+    argv[0] = python
+    argv[argv.index("--host") + 1] = "127.0.0.1"
+    argv[argv.index("--port") + 1] = str(port)
+    if app is not None:
+        argv[3] = app
+    return argv

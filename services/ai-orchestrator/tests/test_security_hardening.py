@@ -22,7 +22,8 @@ import pytest
 import redis
 
 from apiclient import ws_exchange, ws_first_frame, ws_url
-from support import PYTHON, SERVICE_DIR, AppProcess, wait_until
+from support import PYTHON, AppProcess, wait_until
+from local_servers import orchestrator_argv  # noqa: E402 - on the path support.py sets
 
 MB = 1024 * 1024
 TOKEN_PATH = "/api/auth/token"
@@ -34,13 +35,7 @@ RL_REDIS_DB = 7
 
 def image_argv(port: int) -> List[str]:
     """The Dockerfile's CMD, with this interpreter, on loopback and ``port``."""
-    line = next(l for l in (SERVICE_DIR / "Dockerfile").read_text().splitlines() if l.startswith("CMD ["))
-    argv = json.loads(line[len("CMD "):])
-    assert argv[:3] == ["python3", "-m", "uvicorn"], argv
-    argv[0] = PYTHON
-    argv[argv.index("--host") + 1] = "127.0.0.1"
-    argv[argv.index("--port") + 1] = str(port)
-    return argv
+    return orchestrator_argv(PYTHON, port)
 
 
 def start_app(env: Dict[str, str], workdir, name: str) -> AppProcess:
